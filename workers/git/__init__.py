@@ -1,0 +1,1 @@
+"""Git worker: worktrees, branches, naming, dirty checks, diff stats."""

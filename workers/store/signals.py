@@ -1,0 +1,238 @@
+"""Signals: emit (a ``pending`` row), claim-and-apply exactly once, reap stale claims, list.
+
+Claim-and-apply is ONE ``BEGIN IMMEDIATE`` transaction: claim the oldest pending signal of a project,
+decide (:mod:`processor`), apply the transition and column updates, write the outbox entries and
+audit rows, and mark the signal ``done`` or ``failed`` with its result. A crash anywhere rolls all of
+it back, so the signal is still pending and nothing was applied: no transition is repeated and no
+side effect is written twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from kasmos.supervisor.errors import InvalidArgument, NotFound
+from kasmos.workers.store import audit, faults, names, timefmt
+from kasmos.workers.store.db import Store
+from kasmos.workers.store.fsm import ExecutionState, Status
+from kasmos.workers.store.models import OutboxEntry, Signal, Task
+from kasmos.workers.store.owner import current_owner, owner_alive
+from kasmos.workers.store.processor import Decision, ProcessorSettings, TaskSnapshot, decide
+from kasmos.workers.store.records import SignalRecord
+from kasmos.workers.store.signal_types import (
+    decode_payload,
+    is_pre_applied,
+    normalize_payload,
+    parse_signal_type,
+)
+
+STALE_CLAIM_SECONDS = 60.0
+SIGNAL_STATUSES = ("pending", "processing", "done", "failed")
+
+_CLAIM_SQL = (
+    "UPDATE signals SET status = 'processing', claimed_by = ?, claimed_at = ? "
+    "WHERE id = (SELECT id FROM signals WHERE project = ? AND status = 'pending' "
+    "ORDER BY created_at ASC, id ASC LIMIT 1) AND status = 'pending' "
+    "RETURNING id, plan_file, signal_type, payload"
+)
+
+
+def insert_signal(project: str, task: str, signal_type: str, payload: str) -> int:
+    """Insert a pending row (inside the caller's transaction); returns its id."""
+    return int(
+        Signal.insert(
+            project=project,
+            plan_file=task,
+            signal_type=signal_type,
+            payload=payload,
+            status="pending",
+            created_at=timefmt.now(),
+        ).execute()
+    )
+
+
+def emit(
+    store: Store, project: str, type_text: str, task: str, payload: str | None = None
+) -> tuple[int, str]:
+    """Validate and insert a pending signal. Returns (id, canonical type) once it is committed."""
+    kind = parse_signal_type(type_text)
+    name = names.normalize(task)
+    body = normalize_payload(kind, payload)
+    with store.write():
+        if not Task.select(Task.id).where((Task.project == project) & (Task.filename == name)).exists():
+            raise NotFound(f"task not found: {name}", hint="see `kas task list`")
+        return insert_signal(project, name, kind.value, body), kind.value
+
+
+@dataclass(frozen=True)
+class Processed:
+    id: int
+    task: str
+    signal_type: str
+    status: str
+    result: str
+    transition: tuple[str, str] | None
+    effects: int
+
+
+def _apply(project: str, task: Task, decision: Decision, signal_id: int, kind: str) -> None:
+    updates: dict[str, object] = dict(decision.updates)
+    execution = decision.execution
+    if decision.transition is not None:
+        updates["status"] = decision.transition.after.value
+        if execution is None:
+            execution = decision.transition.execution
+        if decision.transition.stamp_column:
+            updates[decision.transition.stamp_column] = timefmt.now()
+    if execution is not None:
+        updates.update(
+            execution_phase=execution.phase,
+            active_agent_type=execution.agent_type,
+            active_wave=execution.wave,
+        )
+    if decision.review_cycle_delta:
+        updates["review_cycle"] = Task.review_cycle + decision.review_cycle_delta
+    if updates:
+        Task.update({getattr(Task, k): v for k, v in updates.items()}).where(Task.id == task.id).execute()
+    now = timefmt.now()
+    for effect in decision.effects:
+        OutboxEntry.insert(
+            project=project,
+            task_file=task.filename,
+            signal_id=signal_id,
+            kind=effect.kind,
+            idem_key=effect.idem_key(project, task.filename),
+            payload=effect.model_dump_json(),
+            created_at=now,
+            updated_at=now,
+        ).execute()
+    if decision.transition is not None:
+        t = decision.transition
+        audit.record(
+            "plan_transition",
+            project,
+            task.filename,
+            f"{t.before} → {t.after}",
+            {"event": t.event.value, "from": t.before.value, "to": t.after.value, "signal_id": signal_id},
+        )
+
+
+def process_next(
+    store: Store, project: str, settings: ProcessorSettings, owner: str | None = None
+) -> Processed | None:
+    """Claim the oldest pending signal of ``project`` and apply it, all in one transaction."""
+    owner = owner or current_owner()
+    with store.write():
+        row = store.execute(_CLAIM_SQL, (owner, timefmt.now(), project)).fetchone()
+        if row is None:
+            return None
+        signal_id, task_name, kind_text, payload_text = row
+        task = Task.get_or_none((Task.project == project) & (Task.filename == task_name))
+        try:
+            kind = parse_signal_type(kind_text)
+            payload = decode_payload(payload_text)
+            snapshot = None
+            if task is not None:
+                execution = ExecutionState(task.execution_phase, task.active_agent_type, task.active_wave)
+                snapshot = TaskSnapshot(task.filename, Status(task.status), execution, task.review_cycle)
+            decision = decide(
+                kind, snapshot, payload, settings, task_name=task_name, pre_applied=is_pre_applied(payload)
+            )
+        except (InvalidArgument, ValueError) as exc:
+            decision = Decision(status="failed", result=f"undecodable signal: {exc}")
+        if decision.applied and task is not None:
+            _apply(project, task, decision, signal_id, kind_text)
+        transition = None
+        if decision.transition is not None:
+            transition = (decision.transition.before.value, decision.transition.after.value)
+        audit.record(
+            "signal_processed",
+            project,
+            task_name,
+            f"{kind_text}: {decision.status}",
+            {
+                "signal_id": signal_id,
+                "status": decision.status,
+                "result": decision.result,
+                "effects": [e.kind for e in decision.effects] if decision.applied else [],
+            },
+            level="info" if decision.applied else "warn",
+        )
+        store.execute(
+            "UPDATE signals SET status = ?, result = ?, processed_at = ? WHERE id = ?",
+            (decision.status, decision.result, timefmt.now(), signal_id),
+        )
+        faults.point("claim.before_commit")
+    return Processed(
+        id=signal_id,
+        task=task_name,
+        signal_type=kind_text,
+        status=decision.status,
+        result=decision.result,
+        transition=transition,
+        effects=len(decision.effects) if decision.applied else 0,
+    )
+
+
+def drain(
+    store: Store, project: str, settings: ProcessorSettings, owner: str | None = None
+) -> list[Processed]:
+    owner = owner or current_owner()
+    done: list[Processed] = []
+    while (item := process_next(store, project, settings, owner)) is not None:
+        done.append(item)
+    return done
+
+
+def reap_stale_claims(
+    store: Store, *, older_than: float = STALE_CLAIM_SECONDS, project: str | None = None
+) -> int:
+    """Return to ``pending`` the claims older than ``older_than`` seconds whose owner is gone.
+
+    ``older_than=0`` is the boot-time reclaim: every claim of a dead owner, whatever its age.
+    """
+    cutoff = timefmt.ago(older_than)
+    with store.write():
+        query = Signal.select(Signal.id, Signal.claimed_by).where(
+            (Signal.status == "processing") & (Signal.claimed_at != "") & (Signal.claimed_at <= cutoff)
+        )
+        if project is not None:
+            query = query.where(Signal.project == project)
+        dead = [row.id for row in query if not owner_alive(row.claimed_by)]
+        for start in range(0, len(dead), 500):
+            Signal.update(status="pending", claimed_by="", claimed_at="").where(
+                Signal.id.in_(dead[start : start + 500]) & (Signal.status == "processing")
+            ).execute()
+    return len(dead)
+
+
+def list_signals(
+    store: Store, project: str, statuses: tuple[str, ...] = ("pending", "processing"), limit: int = 200
+) -> list[SignalRecord]:
+    for status in statuses:
+        if status not in SIGNAL_STATUSES:
+            raise InvalidArgument(
+                f"unknown signal status {status!r}", hint=f"use {', '.join(SIGNAL_STATUSES)}"
+            )
+    with store.read():
+        query = (
+            Signal.select()
+            .where((Signal.project == project) & Signal.status.in_(statuses))
+            .order_by(Signal.created_at, Signal.id)
+            .limit(limit)
+        )
+        return [SignalRecord.of(row) for row in query]
+
+
+def counts(store: Store, project: str) -> dict[str, int]:
+    with store.read():
+        rows = store.execute(
+            "SELECT status, COUNT(*) FROM signals WHERE project = ? GROUP BY status", (project,)
+        ).fetchall()
+    return {status: int(n) for status, n in rows}
+
+
+def payload_preview(payload: str, width: int = 60) -> str:
+    text = json.dumps(payload)[1:-1] if payload else ""
+    return text if len(text) <= width else text[: width - 1] + "…"
