@@ -209,6 +209,8 @@ def current_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Bring the schema up to date. Call inside a write transaction. Returns what was done."""
     done: list[str] = []
+    # Renaming task keys updates parent and child rows in turn: check foreign keys at commit.
+    conn.execute("PRAGMA defer_foreign_keys = ON")
     tables = _tables(conn)
     if "plans" in tables and "tasks" not in tables:
         conn.execute("ALTER TABLE plans RENAME TO tasks")
