@@ -45,15 +45,18 @@ CREATE TABLE subtasks (
   FOREIGN KEY(project, plan_filename) REFERENCES plans(project, filename) ON DELETE CASCADE
 );
 CREATE TABLE signals (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL DEFAULT '', plan_file TEXT NOT NULL DEFAULT '',
-  signal_type TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'pending',
-  created_at TEXT NOT NULL DEFAULT '', claimed_by TEXT NOT NULL DEFAULT '', claimed_at TEXT NOT NULL DEFAULT '',
+  id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL DEFAULT '',
+  plan_file TEXT NOT NULL DEFAULT '', signal_type TEXT NOT NULL DEFAULT '',
+  payload TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'pending',
+  created_at TEXT NOT NULL DEFAULT '', claimed_by TEXT NOT NULL DEFAULT '',
+  claimed_at TEXT NOT NULL DEFAULT '',
   processed_at TEXT NOT NULL DEFAULT '', result TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX idx_signals_project_status_created_at ON signals(project, status, created_at, id);
 CREATE TABLE audit_events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, timestamp TEXT NOT NULL,
-  project TEXT NOT NULL DEFAULT '', plan_file TEXT NOT NULL DEFAULT '', instance_title TEXT NOT NULL DEFAULT '',
+  project TEXT NOT NULL DEFAULT '', plan_file TEXT NOT NULL DEFAULT '',
+  instance_title TEXT NOT NULL DEFAULT '',
   agent_type TEXT NOT NULL DEFAULT '', wave_number INTEGER NOT NULL DEFAULT 0,
   task_number INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',
   level TEXT NOT NULL DEFAULT 'info'
@@ -66,8 +69,8 @@ def build_reference_store(path: Path, project: str) -> None:
     conn = sqlite3.connect(path)
     conn.executescript("PRAGMA journal_mode=wal;" + REFERENCE_DDL)
     conn.executemany(
-        "INSERT INTO plans (project, filename, status, branch, created_at, planning_at, content, execution_phase) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO plans (project, filename, status, branch, created_at, planning_at, content, "
+        "execution_phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 project,

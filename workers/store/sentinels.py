@@ -196,8 +196,10 @@ def bridge_dir(store: Store, project: str, directory: Path) -> list[Bridged]:
             os.rename(entry, claimed)
         except FileNotFoundError:
             continue  # another bridge took it
-        except OSError as exc:
-            results.append(Bridged(entry.name, None, f"cannot claim: {exc.strerror}"))
+        except OSError as exc:  # e.g. a name too long to carry the claim tag
+            reason = f"cannot claim: {exc.strerror}"
+            _dead_letter(directory, entry, reason)
+            results.append(Bridged(entry.name, None, reason))
             continue
         try:
             sentinel = parse(entry.name, _read_body(claimed))
