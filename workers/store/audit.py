@@ -7,10 +7,14 @@ from typing import Any
 
 from kasmos.supervisor.errors import InvalidArgument
 from kasmos.workers.store import timefmt
-from kasmos.workers.store.models import AuditEvent
+from kasmos.workers.store.models import AuditEvent, database
 from kasmos.workers.store.records import AuditRecord
 
 MAX_LIMIT = 500
+_INSERT = (
+    "INSERT INTO audit_events (kind, timestamp, project, plan_file, instance_title, agent_type, "
+    "wave_number, task_number, message, detail, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def record(
@@ -26,20 +30,26 @@ def record(
     wave_number: int = 0,
     task_number: int = 0,
 ) -> None:
-    """Insert one audit row (call inside the transaction that made the change)."""
-    AuditEvent.insert(
-        kind=kind,
-        timestamp=timefmt.now(),
-        project=project,
-        plan_file=plan_file,
-        instance_title=instance_title,
-        agent_type=agent_type,
-        wave_number=wave_number,
-        task_number=task_number,
-        message=message,
-        detail=json.dumps(detail, ensure_ascii=False, separators=(",", ":")) if detail else "",
-        level=level,
-    ).execute()
+    """Insert one audit row (call inside the transaction that made the change).
+
+    Plain SQL: this runs inside every signal claim, where query building would dominate.
+    """
+    database.execute_sql(
+        _INSERT,
+        (
+            kind,
+            timefmt.now(),
+            project,
+            plan_file,
+            instance_title,
+            agent_type,
+            wave_number,
+            task_number,
+            message,
+            json.dumps(detail, ensure_ascii=False, separators=(",", ":")) if detail else "",
+            level,
+        ),
+    )
 
 
 def list_events(project: str, *, limit: int = 50, kind: str | None = None) -> list[AuditRecord]:

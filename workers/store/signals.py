@@ -16,7 +16,7 @@ from kasmos.supervisor.errors import InvalidArgument, NotFound
 from kasmos.workers.store import audit, faults, names, timefmt
 from kasmos.workers.store.db import Store
 from kasmos.workers.store.fsm import ExecutionState, Status
-from kasmos.workers.store.models import OutboxEntry, Signal, Task
+from kasmos.workers.store.models import Signal, Task
 from kasmos.workers.store.owner import current_owner, owner_alive
 from kasmos.workers.store.processor import Decision, ProcessorSettings, TaskSnapshot, decide
 from kasmos.workers.store.records import SignalRecord
@@ -76,7 +76,44 @@ class Processed:
     effects: int
 
 
-def _apply(project: str, task: Task, decision: Decision, signal_id: int, kind: str) -> None:
+_TASK_SQL = (
+    "SELECT id, filename, status, execution_phase, active_agent_type, active_wave, review_cycle "
+    "FROM tasks WHERE project = ? AND filename = ?"
+)
+_OUTBOX_SQL = (
+    "INSERT INTO outbox (project, task_file, signal_id, kind, idem_key, payload, status, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
+)
+_DONE_SQL = "UPDATE signals SET status = ?, result = ?, processed_at = ? WHERE id = ?"
+# Columns a decision may write (names come from this set only, never from input).
+_TASK_COLUMNS = frozenset(
+    {
+        "status",
+        "execution_phase",
+        "active_agent_type",
+        "active_wave",
+        "latest_review_feedback",
+        "planning_at",
+        "implementing_at",
+        "reviewing_at",
+        "verifying_at",
+        "done_at",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _TaskRow:
+    id: int
+    filename: str
+    status: str
+    phase: str
+    agent: str
+    wave: int
+    review_cycle: int
+
+
+def _apply(store: Store, project: str, task: _TaskRow, decision: Decision, signal_id: int) -> None:
     updates: dict[str, object] = dict(decision.updates)
     execution = decision.execution
     if decision.transition is not None:
@@ -91,22 +128,28 @@ def _apply(project: str, task: Task, decision: Decision, signal_id: int, kind: s
             active_agent_type=execution.agent_type,
             active_wave=execution.wave,
         )
+    assignments = [f"{column} = ?" for column in updates if column in _TASK_COLUMNS]
+    values = [value for column, value in updates.items() if column in _TASK_COLUMNS]
     if decision.review_cycle_delta:
-        updates["review_cycle"] = Task.review_cycle + decision.review_cycle_delta
-    if updates:
-        Task.update({getattr(Task, k): v for k, v in updates.items()}).where(Task.id == task.id).execute()
+        assignments.append("review_cycle = review_cycle + ?")
+        values.append(decision.review_cycle_delta)
+    if assignments:
+        store.execute(f"UPDATE tasks SET {', '.join(assignments)} WHERE id = ?", (*values, task.id))
     now = timefmt.now()
     for effect in decision.effects:
-        OutboxEntry.insert(
-            project=project,
-            task_file=task.filename,
-            signal_id=signal_id,
-            kind=effect.kind,
-            idem_key=effect.idem_key(project, task.filename),
-            payload=effect.model_dump_json(),
-            created_at=now,
-            updated_at=now,
-        ).execute()
+        store.execute(
+            _OUTBOX_SQL,
+            (
+                project,
+                task.filename,
+                signal_id,
+                effect.kind,
+                effect.idem_key(project, task.filename),
+                effect.model_dump_json(),
+                now,
+                now,
+            ),
+        )
     if decision.transition is not None:
         t = decision.transition
         audit.record(
@@ -121,20 +164,24 @@ def _apply(project: str, task: Task, decision: Decision, signal_id: int, kind: s
 def process_next(
     store: Store, project: str, settings: ProcessorSettings, owner: str | None = None
 ) -> Processed | None:
-    """Claim the oldest pending signal of ``project`` and apply it, all in one transaction."""
+    """Claim the oldest pending signal of ``project`` and apply it, all in one transaction.
+
+    The statements are constant SQL (no query building): this is the daemon's hot path.
+    """
     owner = owner or current_owner()
     with store.write():
         row = store.execute(_CLAIM_SQL, (owner, timefmt.now(), project)).fetchone()
         if row is None:
             return None
         signal_id, task_name, kind_text, payload_text = row
-        task = Task.get_or_none((Task.project == project) & (Task.filename == task_name))
+        found = store.execute(_TASK_SQL, (project, task_name)).fetchone()
+        task = _TaskRow(*found) if found else None
         try:
             kind = parse_signal_type(kind_text)
             payload = decode_payload(payload_text)
             snapshot = None
             if task is not None:
-                execution = ExecutionState(task.execution_phase, task.active_agent_type, task.active_wave)
+                execution = ExecutionState(task.phase, task.agent, task.wave)
                 snapshot = TaskSnapshot(task.filename, Status(task.status), execution, task.review_cycle)
             decision = decide(
                 kind, snapshot, payload, settings, task_name=task_name, pre_applied=is_pre_applied(payload)
@@ -142,7 +189,7 @@ def process_next(
         except (InvalidArgument, ValueError) as exc:
             decision = Decision(status="failed", result=f"undecodable signal: {exc}")
         if decision.applied and task is not None:
-            _apply(project, task, decision, signal_id, kind_text)
+            _apply(store, project, task, decision, signal_id)
         transition = None
         if decision.transition is not None:
             transition = (decision.transition.before.value, decision.transition.after.value)
@@ -159,10 +206,7 @@ def process_next(
             },
             level="info" if decision.applied else "warn",
         )
-        store.execute(
-            "UPDATE signals SET status = ?, result = ?, processed_at = ? WHERE id = ?",
-            (decision.status, decision.result, timefmt.now(), signal_id),
-        )
+        store.execute(_DONE_SQL, (decision.status, decision.result, timefmt.now(), signal_id))
         faults.point("claim.before_commit")
     return Processed(
         id=signal_id,
