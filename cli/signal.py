@@ -107,6 +107,7 @@ def process(
             elif item.transition:
                 typer.echo(f"{item.signal_type} {item.task}: {item.transition[0]} → {item.transition[1]}")
 
+    sentinels.ensure_dirs(repo.signals_dir)
     with context.store() as store:
         signals.reap_stale_claims(store, older_than=0, project=repo.project)
         if once:
