@@ -159,14 +159,7 @@ def update_content(
     from kasmos.workers.store.names import strip_md
 
     if file is not None:
-        try:
-            content = file.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise InvalidArgument(f"file not found: {file}", hint="pass an existing file") from None
-        except UnicodeDecodeError:
-            raise InvalidArgument(f"{file} is not UTF-8 text", hint="pass a markdown file") from None
-        except OSError as exc:
-            raise InvalidArgument(f"cannot read {file}: {exc.strerror}", hint="check the path") from None
+        content, _ = tasks.read_text_file(file)
     else:
         if sys.stdin.isatty():
             raise InvalidArgument(

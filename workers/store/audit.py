@@ -60,4 +60,4 @@ def list_events(project: str, *, limit: int = 50, kind: str | None = None) -> li
     if kind:
         query = query.where(AuditEvent.kind == kind)
     query = query.order_by(AuditEvent.timestamp.desc(), AuditEvent.id.desc()).limit(min(limit, MAX_LIMIT))
-    return [AuditRecord.of(row) for row in query]
+    return [AuditRecord.model_validate(row) for row in query]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from kasmos.supervisor.errors import InvalidArgument, InvalidTransition
 
@@ -45,6 +46,7 @@ class Event(StrEnum):
 
 
 S, E = Status, Event
+_M = TypeVar("_M", bound=StrEnum)
 
 TRANSITIONS: dict[Status, dict[Event, Status]] = {
     S.READY: {
@@ -135,27 +137,27 @@ class Outcome:
     stamp_column: str | None
 
 
-def parse_event(text: str) -> Event:
-    """Canonicalise a user-typed event: trim, hyphens → underscores, aliases."""
+def lookup(enum: type[_M], text: str, aliases: dict[str, _M], label: str, plural: str) -> _M:
+    """Canonicalise user input to a member of ``enum``: trim, hyphens → underscores, aliases.
+
+    Unknown input raises InvalidArgument listing the valid values.
+    """
     key = text.strip().replace("-", "_")
-    if key in EVENT_ALIASES:
-        return EVENT_ALIASES[key]
+    if key in aliases:
+        return aliases[key]
     try:
-        return Event(key)
+        return enum(key)
     except ValueError:
-        valid = ", ".join(e.value for e in Event)
-        raise InvalidArgument(f"unknown event {text!r}", hint=f"valid events: {valid}") from None
+        valid = ", ".join(member.value for member in enum)
+        raise InvalidArgument(f"unknown {label} {text!r}", hint=f"valid {plural}: {valid}") from None
+
+
+def parse_event(text: str) -> Event:
+    return lookup(Event, text, EVENT_ALIASES, "event", "events")
 
 
 def parse_status(text: str) -> Status:
-    key = text.strip()
-    if key in LEGACY_STATUSES:
-        return LEGACY_STATUSES[key]
-    try:
-        return Status(key)
-    except ValueError:
-        valid = ", ".join(s.value for s in Status)
-        raise InvalidArgument(f"unknown status {text!r}", hint=f"valid statuses: {valid}") from None
+    return lookup(Status, text, LEGACY_STATUSES, "status", "statuses")
 
 
 def allowed_events(status: Status, *, from_sentinel: bool = False) -> list[Event]:

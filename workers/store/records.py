@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from kasmos.workers.store import fsm
-from kasmos.workers.store.models import AuditEvent, OutboxEntry, Signal, Task
+from kasmos.workers.store.models import OutboxEntry, Task
 
 
 class TaskRecord(BaseModel):
@@ -67,6 +67,8 @@ class TaskRecord(BaseModel):
 
 
 class SignalRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     project: str
     plan_file: str
@@ -79,12 +81,10 @@ class SignalRecord(BaseModel):
     processed_at: str
     result: str
 
-    @classmethod
-    def of(cls, row: Signal) -> SignalRecord:
-        return cls(**{name: getattr(row, name) for name in cls.model_fields})
-
 
 class AuditRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: str
     timestamp: str
@@ -97,10 +97,6 @@ class AuditRecord(BaseModel):
     message: str
     detail: str
     level: str
-
-    @classmethod
-    def of(cls, row: AuditEvent) -> AuditRecord:
-        return cls(**{name: getattr(row, name) for name in cls.model_fields})
 
 
 class OutboxRecord(BaseModel):

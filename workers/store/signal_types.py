@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from kasmos.supervisor.errors import InvalidArgument
-from kasmos.workers.store.fsm import Event
+from kasmos.workers.store.fsm import Event, lookup
 
 
 class SignalType(StrEnum):
@@ -76,14 +76,7 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 
 
 def parse_signal_type(text: str) -> SignalType:
-    key = text.strip().replace("-", "_")
-    if key in ALIASES:
-        return ALIASES[key]
-    try:
-        return SignalType(key)
-    except ValueError:
-        valid = ", ".join(t.value for t in SignalType)
-        raise InvalidArgument(f"unknown signal type {text!r}", hint=f"valid types: {valid}") from None
+    return lookup(SignalType, text, ALIASES, "signal type", "types")
 
 
 def _json_object(payload: str, kind: SignalType) -> dict[str, Any]:

@@ -266,7 +266,7 @@ def list_signals(
             .order_by(Signal.created_at, Signal.id)
             .limit(limit)
         )
-        return [SignalRecord.of(row) for row in query]
+        return [SignalRecord.model_validate(row) for row in query]
 
 
 def counts(store: Store, project: str) -> dict[str, int]:

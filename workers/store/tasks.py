@@ -109,9 +109,8 @@ def create_task(store: Store, project: str, new: NewTask) -> TaskRecord:
         return TaskRecord.of(_get(project, name))
 
 
-def register_task(
-    store: Store, project: str, file: Path, *, branch: str = "", topic: str = "", description: str = ""
-) -> TaskRecord:
+def read_text_file(file: Path) -> tuple[str, int]:
+    """A UTF-8 text file's content and mtime (ns), with one clear error for each way it can fail."""
     try:
         raw = file.read_bytes()
         mtime = file.stat().st_mtime_ns
@@ -122,9 +121,15 @@ def register_task(
     except OSError as exc:
         raise InvalidArgument(f"cannot read {file}: {exc.strerror}", hint="check its permissions") from None
     try:
-        content = raw.decode("utf-8")
+        return raw.decode("utf-8"), mtime
     except UnicodeDecodeError:
-        raise InvalidArgument(f"{file} is not UTF-8 text", hint="register a markdown file") from None
+        raise InvalidArgument(f"{file} is not UTF-8 text", hint="pass a markdown file") from None
+
+
+def register_task(
+    store: Store, project: str, file: Path, *, branch: str = "", topic: str = "", description: str = ""
+) -> TaskRecord:
+    content, mtime = read_text_file(file)
     name = names.strip_md(file.name)
     if not description:
         heading = _HEADING.search(content)
