@@ -29,16 +29,17 @@ def record(
     agent_type: str = "",
     wave_number: int = 0,
     task_number: int = 0,
+    timestamp: str = "",
 ) -> None:
     """Insert one audit row (call inside the transaction that made the change).
 
     Plain SQL: this runs inside every signal claim, where query building would dominate.
     """
-    database.execute_sql(
+    database.connection().execute(
         _INSERT,
         (
             kind,
-            timefmt.now(),
+            timestamp or timefmt.now(),
             project,
             plan_file,
             instance_title,

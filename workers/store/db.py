@@ -143,7 +143,8 @@ class Store:
             yield
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
-        return self.db.execute_sql(sql, params)
+        """Run constant SQL on the open connection (inside the current transaction, if any)."""
+        return self.db.connection().execute(sql, params)
 
 
 def open_store(path: Path) -> Store:

@@ -113,7 +113,7 @@ class _TaskRow:
     review_cycle: int
 
 
-def _apply(store: Store, project: str, task: _TaskRow, decision: Decision, signal_id: int) -> None:
+def _apply(store: Store, project: str, task: _TaskRow, decision: Decision, signal_id: int, now: str) -> None:
     updates: dict[str, object] = dict(decision.updates)
     execution = decision.execution
     if decision.transition is not None:
@@ -121,7 +121,7 @@ def _apply(store: Store, project: str, task: _TaskRow, decision: Decision, signa
         if execution is None:
             execution = decision.transition.execution
         if decision.transition.stamp_column:
-            updates[decision.transition.stamp_column] = timefmt.now()
+            updates[decision.transition.stamp_column] = now
     if execution is not None:
         updates.update(
             execution_phase=execution.phase,
@@ -135,7 +135,6 @@ def _apply(store: Store, project: str, task: _TaskRow, decision: Decision, signa
         values.append(decision.review_cycle_delta)
     if assignments:
         store.execute(f"UPDATE tasks SET {', '.join(assignments)} WHERE id = ?", (*values, task.id))
-    now = timefmt.now()
     for effect in decision.effects:
         store.execute(
             _OUTBOX_SQL,
@@ -158,6 +157,7 @@ def _apply(store: Store, project: str, task: _TaskRow, decision: Decision, signa
             task.filename,
             f"{t.before} → {t.after}",
             {"event": t.event.value, "from": t.before.value, "to": t.after.value, "signal_id": signal_id},
+            timestamp=now,
         )
 
 
@@ -170,7 +170,8 @@ def process_next(
     """
     owner = owner or current_owner()
     with store.write():
-        row = store.execute(_CLAIM_SQL, (owner, timefmt.now(), project)).fetchone()
+        now = timefmt.now()
+        row = store.execute(_CLAIM_SQL, (owner, now, project)).fetchone()
         if row is None:
             return None
         signal_id, task_name, kind_text, payload_text = row
@@ -189,7 +190,7 @@ def process_next(
         except (InvalidArgument, ValueError) as exc:
             decision = Decision(status="failed", result=f"undecodable signal: {exc}")
         if decision.applied and task is not None:
-            _apply(store, project, task, decision, signal_id)
+            _apply(store, project, task, decision, signal_id, now)
         transition = None
         if decision.transition is not None:
             transition = (decision.transition.before.value, decision.transition.after.value)
@@ -205,8 +206,9 @@ def process_next(
                 "effects": [e.kind for e in decision.effects] if decision.applied else [],
             },
             level="info" if decision.applied else "warn",
+            timestamp=now,
         )
-        store.execute(_DONE_SQL, (decision.status, decision.result, timefmt.now(), signal_id))
+        store.execute(_DONE_SQL, (decision.status, decision.result, now, signal_id))
         faults.point("claim.before_commit")
     return Processed(
         id=signal_id,
