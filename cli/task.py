@@ -87,7 +87,7 @@ def show(name: str, as_json: JsonFlag = False) -> None:
     with context.store() as store:
         if as_json:
             record = tasks.get_task(store, repo.project, name)
-            content = tasks.task_content(store, repo.project, name) if record else ""
+            content = tasks.task_content(store, repo.project, name, required=False)
             print_json({**record.model_dump(), "content": content})
             return
         content = tasks.task_content(store, repo.project, name)

@@ -66,6 +66,7 @@ def test_show_register_update_delete(kas, repo: Path, tmp_path: Path) -> None:
     assert json.loads(kas("task", "show", "big-plan", "--json").stdout)["goal"] == "better"
     assert kas("task", "update-content", "big-plan", input="   ").returncode == 2
     kas("task", "create", "empty")
+    assert json.loads(kas("task", "show", "empty", "--json").stdout)["content"] == ""
     r = kas("task", "show", "empty")
     assert (r.returncode, r.stderr.splitlines()[0].split(";")[0]) == (3, "error: no content stored for empty")
     r = kas("task", "delete", "big-plan")

@@ -54,10 +54,11 @@ def get_task(store: Store, project: str, name: str) -> TaskRecord:
         return TaskRecord.of(_get(project, names.normalize(name)))
 
 
-def task_content(store: Store, project: str, name: str) -> str:
+def task_content(store: Store, project: str, name: str, *, required: bool = True) -> str:
+    """A task's markdown; with ``required`` an empty one is a NotFound error."""
     with store.read():
         row = _get(project, names.normalize(name))
-    if not row.content:
+    if required and not row.content:
         raise NotFound(f"no content stored for {row.filename}", hint="add it with `kas task update-content`")
     return row.content
 
