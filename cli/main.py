@@ -51,9 +51,11 @@ def debug() -> None:
     daemon_raw = config.read_toml(paths.daemon_config_path())
     info["daemon"] = config.load_daemon_config(paths.daemon_config_path()).model_dump()
     unknown = config.unknown_keys(config.DaemonConfig, daemon_raw)
+    from kasmos.supervisor.errors import NotInRepository
+
     try:
-        repo = paths.find_repo()
-    except Exception:
+        repo: paths.Repo | None = paths.find_repo()
+    except NotInRepository:
         repo = None
     if repo is not None:
         project_raw = config.read_toml(repo.config_file)

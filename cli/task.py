@@ -14,6 +14,8 @@ from kasmos.cli.render import dump_models, print_json
 app = typer.Typer(help="Manage tasks in the global store.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+BranchOption = Annotated[str, typer.Option(help="Branch (default plan/<name>).")]
+TopicOption = Annotated[str, typer.Option(help="Topic to group tasks.")]
 
 
 @app.command("list")
@@ -41,8 +43,8 @@ def list_(
 def create(
     name: str,
     description: Annotated[str, typer.Option(help="One-line description.")] = "",
-    branch: Annotated[str, typer.Option(help="Branch (default plan/<name>).")] = "",
-    topic: Annotated[str, typer.Option(help="Topic to group tasks.")] = "",
+    branch: BranchOption = "",
+    topic: TopicOption = "",
     content: Annotated[str, typer.Option(help="Markdown content.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
@@ -63,8 +65,8 @@ def create(
 @app.command()
 def register(
     file: Path,
-    branch: Annotated[str, typer.Option(help="Branch (default plan/<name>).")] = "",
-    topic: Annotated[str, typer.Option(help="Topic to group tasks.")] = "",
+    branch: BranchOption = "",
+    topic: TopicOption = "",
     description: Annotated[str, typer.Option(help="Default: the first '# ' heading.")] = "",
 ) -> None:
     """Register a markdown file as a ready task (its content is stored; the file is not kept)."""

@@ -28,8 +28,11 @@ def process_state(pid: int) -> str:
 
 
 def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Run one statement on its own connection and commit; returns its rows."""
     conn = sqlite3.connect(db, timeout=30)
     try:
-        return conn.execute(sql, params).fetchall()
+        rows = conn.execute(sql, params).fetchall()
+        conn.commit()
+        return rows
     finally:
         conn.close()

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import KAS
 from tests.faults.helpers import process_state, query, retry_until
 
+CLAIM = "UPDATE signals SET status='processing', claimed_by=?, claimed_at=? WHERE id=?"
 EMITTER = Path(__file__).parents[1] / "fakes" / "cli_emitter.py"
 
 
@@ -178,12 +179,7 @@ def test_reaper_returns_dead_owners_claims(kas, repo: Path, store_path: Path, op
         ("kas:otherhost:1:1", old, 3),  # another machine: only its own host can judge
     ]
     for owner, at, sid in claims:
-        query_conn = __import__("sqlite3").connect(store_path)
-        query_conn.execute(
-            "UPDATE signals SET status='processing', claimed_by=?, claimed_at=? WHERE id=?", (owner, at, sid)
-        )
-        query_conn.commit()
-        query_conn.close()
+        query(store_path, CLAIM, (owner, at, sid))
     assert signals.reap_stale_claims(opened_store) == 1
     assert query(store_path, "SELECT id, status FROM signals ORDER BY id") == [
         (1, "pending"),
@@ -191,12 +187,6 @@ def test_reaper_returns_dead_owners_claims(kas, repo: Path, store_path: Path, op
         (3, "processing"),
     ]
     # A young claim is left alone even when its owner is dead.
-    young = __import__("sqlite3").connect(store_path)
-    young.execute(
-        "UPDATE signals SET status='processing', claimed_by='daemon:x:999999999', claimed_at=? WHERE id=1",
-        (timefmt.now(),),
-    )
-    young.commit()
-    young.close()
+    query(store_path, CLAIM, ("daemon:x:999999999", timefmt.now(), 1))
     assert signals.reap_stale_claims(opened_store) == 0
     assert signals.reap_stale_claims(opened_store, older_than=0) == 1

@@ -71,17 +71,19 @@ class Store:
         if not self.read_only:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = f"file:{path}?mode=ro" if self.read_only else str(path)
+        pragmas: dict[str, object] = {
+            "synchronous": "normal",
+            "foreign_keys": 1,
+            "busy_timeout": int(BUSY_TIMEOUT_S * 1000),
+        }
+        if not self.read_only:  # setting WAL writes; a read-only open reads whatever mode the file has
+            pragmas = {"journal_mode": "wal", **pragmas}
         self.db = peewee.SqliteDatabase(
             target,
             uri=self.read_only,
             timeout=BUSY_TIMEOUT_S,
             lock_type="IMMEDIATE",
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": "normal",
-                "foreign_keys": 1,
-                "busy_timeout": int(BUSY_TIMEOUT_S * 1000),
-            },
+            pragmas=pragmas,
             autoconnect=False,
         )
 
@@ -89,9 +91,6 @@ class Store:
 
     def open(self) -> Store:
         with self.errors():
-            if self.read_only:
-                # journal_mode=wal would write; a read-only open reads whatever mode the file has.
-                self.db._pragmas = [(k, v) for k, v in self.db._pragmas if k != "journal_mode"]
             self.db.connect(reuse_if_open=True)
             models.database.initialize(self.db)
             self._migrate()
@@ -145,7 +144,3 @@ class Store:
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
         """Run constant SQL on the open connection (inside the current transaction, if any)."""
         return self.db.connection().execute(sql, params)
-
-
-def open_store(path: Path) -> Store:
-    return Store(path).open()

@@ -157,6 +157,3 @@ class OutboxEntry(_Base):
 
     class Meta:
         table_name = "outbox"
-
-
-MODELS = (Task, Topic, Subtask, Signal, AuditEvent, Instance, OutboxEntry)

@@ -11,29 +11,26 @@ import os
 import socket
 
 
-def process_start_ticks(pid: int) -> int:
-    """Start time of ``pid`` in clock ticks since boot; 0 if unknown (no /proc or no such process)."""
+def _stat_fields(pid: int) -> list[bytes]:
+    """Fields 3… of ``/proc/<pid>/stat`` (state first); [] when there is no such process or no /proc.
+
+    The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
-        return 0
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
+        return []
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def process_start_ticks(pid: int) -> int:
+    """Start time of ``pid`` in clock ticks since boot; 0 if unknown."""
+    fields = _stat_fields(pid)
     try:
         return int(fields[19])
     except (IndexError, ValueError):
         return 0
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return False
-    state = data[data.rfind(b")") + 2 :].split()[:1]
-    return state == [b"Z"]
 
 
 def current_owner(role: str = "kas") -> str:
@@ -67,6 +64,7 @@ def owner_alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass
-    if _zombie(pid):
+    fields = _stat_fields(pid)
+    if fields[:1] == [b"Z"]:
         return False
-    return not (ticks and process_start_ticks(pid) != ticks)
+    return not (ticks and len(fields) > 19 and int(fields[19]) != ticks)

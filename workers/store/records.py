@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 from kasmos.workers.store import fsm
-from kasmos.workers.store.models import OutboxEntry, Task
+from kasmos.workers.store.models import Task
 
 
 class TaskRecord(BaseModel):
@@ -36,34 +34,13 @@ class TaskRecord(BaseModel):
     @classmethod
     def of(cls, row: Task) -> TaskRecord:
         try:
-            status = fsm.Status(row.status)
+            status: fsm.Status | None = fsm.Status(row.status)
         except ValueError:
             status = None
         state = fsm.ExecutionState(row.execution_phase, row.active_agent_type, row.active_wave)
         lifecycle = fsm.lifecycle_phrase(status, state, row.review_cycle) if status else row.status
-        return cls(
-            project=row.project,
-            filename=row.filename,
-            status=row.status,
-            lifecycle=lifecycle,
-            execution_phase=row.execution_phase,
-            active_agent_type=row.active_agent_type,
-            active_wave=row.active_wave,
-            description=row.description,
-            branch=row.branch,
-            topic=row.topic,
-            goal=row.goal,
-            review_cycle=row.review_cycle,
-            latest_review_feedback=row.latest_review_feedback,
-            pr_url=row.pr_url,
-            blocked_reason=row.blocked_reason,
-            created_at=row.created_at,
-            planning_at=row.planning_at,
-            implementing_at=row.implementing_at,
-            reviewing_at=row.reviewing_at,
-            verifying_at=row.verifying_at,
-            done_at=row.done_at,
-        )
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "lifecycle"}
+        return cls(lifecycle=lifecycle, **fields)
 
 
 class SignalRecord(BaseModel):
@@ -97,24 +74,3 @@ class AuditRecord(BaseModel):
     message: str
     detail: str
     level: str
-
-
-class OutboxRecord(BaseModel):
-    id: int
-    project: str
-    task_file: str
-    signal_id: int
-    kind: str
-    idem_key: str
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    last_error: str
-    created_at: str
-
-    @classmethod
-    def of(cls, row: OutboxEntry) -> OutboxRecord:
-        import json
-
-        fields = {name: getattr(row, name) for name in cls.model_fields if name != "payload"}
-        return cls(payload=json.loads(row.payload) if row.payload else {}, **fields)

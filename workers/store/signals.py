@@ -9,13 +9,12 @@ side effect is written twice.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from kasmos.supervisor.errors import InvalidArgument, NotFound
 from kasmos.workers.store import audit, faults, names, timefmt
 from kasmos.workers.store.db import Store
-from kasmos.workers.store.fsm import ExecutionState, Status
+from kasmos.workers.store.fsm import ExecutionState, Status, normalize_execution
 from kasmos.workers.store.models import Signal, Task
 from kasmos.workers.store.owner import current_owner, owner_alive
 from kasmos.workers.store.processor import Decision, ProcessorSettings, TaskSnapshot, decide
@@ -182,8 +181,9 @@ def process_next(
             payload = decode_payload(payload_text)
             snapshot = None
             if task is not None:
-                execution = ExecutionState(task.phase, task.agent, task.wave)
-                snapshot = TaskSnapshot(task.filename, Status(task.status), execution, task.review_cycle)
+                status = Status(task.status)
+                execution = normalize_execution(status, ExecutionState(task.phase, task.agent, task.wave))
+                snapshot = TaskSnapshot(task.filename, status, execution, task.review_cycle)
             decision = decide(
                 kind, snapshot, payload, settings, task_name=task_name, pre_applied=is_pre_applied(payload)
             )
@@ -269,16 +269,3 @@ def list_signals(
             .limit(limit)
         )
         return [SignalRecord.model_validate(row) for row in query]
-
-
-def counts(store: Store, project: str) -> dict[str, int]:
-    with store.read():
-        rows = store.execute(
-            "SELECT status, COUNT(*) FROM signals WHERE project = ? GROUP BY status", (project,)
-        ).fetchall()
-    return {status: int(n) for status, n in rows}
-
-
-def payload_preview(payload: str, width: int = 60) -> str:
-    text = json.dumps(payload)[1:-1] if payload else ""
-    return text if len(text) <= width else text[: width - 1] + "…"
