@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from kasmos.cli import context
-from kasmos.cli.render import dump_models, print_json, table
+from kasmos.cli.render import print_json, table
 
 app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
 
@@ -21,20 +21,16 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List audit entries: TIME EVENT DETAILS."""
-    from kasmos.workers.store import audit
-
-    repo = context.repo()
-    with context.store() as store, store.read():
-        rows = audit.list_events(repo.project, limit=limit, kind=event)
+    rows = context.repo_call("audit.list", context.repo(), limit=limit, kind=event)
     if as_json:
-        print_json(dump_models(rows))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no audit entries found")
         return
     lines = []
     for row in rows:
-        details = row.message if not row.detail else f"{row.message} | {row.detail}"
-        task = f"{row.plan_file}: " if row.plan_file else ""
-        lines.append([row.timestamp, row.kind, task + details])
+        details = row["message"] if not row["detail"] else f"{row['message']} | {row['detail']}"
+        task = f"{row['plan_file']}: " if row["plan_file"] else ""
+        lines.append([row["timestamp"], row["kind"], task + details])
     typer.echo(table(["TIME", "EVENT", "DETAILS"], lines))

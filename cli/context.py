@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kasmos.supervisor.paths import Repo, find_repo
 
@@ -37,10 +38,29 @@ def settings(repository: Repo) -> ProcessorSettings:
     from kasmos.workers.store.processor import ProcessorSettings
 
     daemon = load_daemon_config(daemon_config_path())
-    project = load_project_config(repository.config_file)
-    values = {name: getattr(daemon, name) for name in ProcessorSettings.model_fields}
-    for name in ProcessorSettings.model_fields:
-        override = getattr(project.ui, name, None)
-        if override is not None:
-            values[name] = override
-    return ProcessorSettings(**values)
+    return ProcessorSettings.of(daemon, load_project_config(repository.config_file).ui)
+
+
+def call(op: str, args: dict[str, Any]) -> Any:
+    """Run a store op: through the daemon when it runs, else in-process on the store. Same result.
+
+    Every request carries a fresh idempotency key, so the client may retry it safely when the daemon
+    answers ``unavailable`` (a worker restarting) or does not answer in time.
+    """
+    from kasmos.supervisor.client import daemon_running
+
+    if daemon_running():
+        import uuid
+
+        from kasmos.supervisor.client import Client
+
+        return Client().call(op, args, idem=uuid.uuid4().hex)
+    from kasmos.workers.store.ops import OPS, StoreContext
+
+    with store() as opened:
+        result = OPS.call(StoreContext(opened), op, args)
+    return json.loads(json.dumps(result))  # exactly what the wire would have carried
+
+
+def repo_call(op: str, repository: Repo, **args: Any) -> Any:
+    return call(op, {"repo": str(repository.root), **args})

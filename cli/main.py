@@ -12,7 +12,8 @@ import sys
 
 import typer
 
-from kasmos.cli import audit, signal, task
+from kasmos.cli import audit, daemon, signal, task
+from kasmos.cli.monitor import monitor
 
 app = typer.Typer(
     name="kas",
@@ -26,6 +27,9 @@ app.add_typer(task.app, name="t", hidden=True)
 app.add_typer(signal.app, name="signal")
 app.add_typer(signal.app, name="sig", hidden=True)
 app.add_typer(audit.app, name="audit")
+app.add_typer(daemon.app, name="daemon")
+app.add_typer(daemon.app, name="d", hidden=True)
+app.command()(monitor)
 
 
 @app.command()

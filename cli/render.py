@@ -28,10 +28,6 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def dump_models(items: Iterable[Any]) -> list[dict[str, Any]]:
-    return [item.model_dump() for item in items]
-
-
 def error_line(line: str) -> None:
     sys.stderr.write(line.rstrip("\n") + "\n")
     sys.stderr.flush()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kasmos.cli import context
-from kasmos.cli.render import dump_models, print_json, table
+from kasmos.cli.render import print_json, table
 
 if TYPE_CHECKING:
     from kasmos.workers.store.db import Store
@@ -31,14 +31,8 @@ def emit(
 ) -> None:
     """Queue a signal for a task. It is durable once this prints; the daemon (or `kas signal process`)
     applies it."""
-    from kasmos.workers.store import signals
-
-    repo = context.repo()
-    with context.store() as store:
-        _, kind = signals.emit(store, repo.project, signal_type, task, payload)
-    from kasmos.workers.store.names import strip_md
-
-    typer.echo(f"signal emitted: type={kind} plan={strip_md(task)}")
+    result = context.repo_call("signal.emit", context.repo(), type=signal_type, task=task, payload=payload)
+    typer.echo(f"signal emitted: type={result['type']} plan={result['task']}")
 
 
 @app.command("list")
@@ -51,19 +45,18 @@ def list_(
 ) -> None:
     """Signals of this project waiting in the store (default: pending and processing) and sentinel
     files not yet bridged."""
-    from kasmos.workers.store import sentinels, signals
+    from kasmos.workers.store import sentinels
 
     repo = context.repo()
-    statuses = tuple(status) if status else ("pending", "processing")
-    with context.store() as store:
-        rows = signals.list_signals(store, repo.project, statuses, limit)
+    statuses = list(status) if status else ["pending", "processing"]
+    rows = context.repo_call("signal.list", repo, statuses=statuses, limit=limit)
     files = [
         str(path.relative_to(repo.root))
         for d in sentinels.signal_dirs(repo)
         for path in sentinels.pending_files(d)
     ]
     if as_json:
-        print_json({"signals": dump_models(rows), "sentinel_files": files})
+        print_json({"signals": rows, "sentinel_files": files})
         return
     if not rows and not files:
         typer.echo("no pending signals")
@@ -72,7 +65,10 @@ def list_(
         typer.echo(
             table(
                 ["ID", "STATUS", "TYPE", "TASK", "CREATED", "RESULT"],
-                [[r.id, r.status, r.signal_type, r.plan_file, r.created_at, r.result] for r in rows],
+                [
+                    [r["id"], r["status"], r["signal_type"], r["plan_file"], r["created_at"], r["result"]]
+                    for r in rows
+                ],
             )
         )
     for name in files:
@@ -86,10 +82,18 @@ def process(
     as_json: JsonFlag = False,
 ) -> None:
     """Apply pending signals and sentinel files without a daemon (watches until ctrl-c unless --once)."""
+    from kasmos.supervisor.client import daemon_running
+    from kasmos.supervisor.errors import Conflict
+    from kasmos.supervisor.runtime import Runtime, read_pid
     from kasmos.workers.store import sentinels, signals
     from kasmos.workers.store.owner import current_owner
 
     repo = context.repo()
+    if daemon_running():
+        raise Conflict(
+            f"the kasmos daemon (pid={read_pid(Runtime.default()) or '?'}) is processing signals",
+            hint="`kas signal process` is for when the daemon is stopped; watch it with `kas monitor`",
+        )
     settings = context.settings(repo)
     owner = current_owner("kas-cli")
     stop = threading.Event()

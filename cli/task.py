@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kasmos.cli import context
-from kasmos.cli.render import dump_models, print_json
+from kasmos.cli.render import print_json
 
 app = typer.Typer(help="Manage tasks in the global store.", no_args_is_help=True)
 
@@ -24,19 +24,15 @@ def list_(
     as_json: JsonFlag = False,
 ) -> None:
     """List the project's tasks by name (cancelled ones only with --status cancelled)."""
-    from kasmos.workers.store import tasks
-
-    repo = context.repo()
-    with context.store() as store:
-        rows = tasks.list_tasks(store, repo.project, status)
+    rows = context.repo_call("task.list", context.repo(), status=status)
     if as_json:
-        print_json(dump_models(rows))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no tasks found")
         return
     for row in rows:
-        typer.echo(f"{row.status:<14} {row.filename:<50} {row.branch}".rstrip())
+        typer.echo(f"{row['status']:<14} {row['filename']:<50} {row['branch']}".rstrip())
 
 
 @app.command()
@@ -49,17 +45,19 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a ready task."""
-    from kasmos.workers.store import tasks
-
-    repo = context.repo()
-    with context.store() as store:
-        record = tasks.create_task(
-            store, repo.project, tasks.NewTask(name, description, branch, topic, content)
-        )
+    record = context.repo_call(
+        "task.create",
+        context.repo(),
+        name=name,
+        description=description,
+        branch=branch,
+        topic=topic,
+        content=content,
+    )
     if as_json:
-        print_json(record.model_dump())
+        print_json(record)
     else:
-        typer.echo(f"created: {record.filename} → ready")
+        typer.echo(f"created: {record['filename']} → ready")
 
 
 @app.command()
@@ -70,43 +68,32 @@ def register(
     description: Annotated[str, typer.Option(help="Default: the first '# ' heading.")] = "",
 ) -> None:
     """Register a markdown file as a ready task (its content is stored; the file is not kept)."""
+    from dataclasses import asdict
+
     from kasmos.workers.store import tasks
 
     repo = context.repo()
-    with context.store() as store:
-        record = tasks.register_task(
-            store, repo.project, file, branch=branch, topic=topic, description=description
-        )
-    typer.echo(f"registered: {record.filename} → ready")
+    new = tasks.registration(file, branch=branch, topic=topic, description=description)
+    record = context.repo_call("task.create", repo, **asdict(new))
+    typer.echo(f"registered: {record['filename']} → ready")
 
 
 @app.command()
 def show(name: str, as_json: JsonFlag = False) -> None:
     """Print a task's stored markdown (or its whole record with --json)."""
-    from kasmos.workers.store import tasks
-
-    repo = context.repo()
-    with context.store() as store:
-        if as_json:
-            record = tasks.get_task(store, repo.project, name)
-            content = tasks.task_content(store, repo.project, name, required=False)
-            print_json({**record.model_dump(), "content": content})
-            return
-        content = tasks.task_content(store, repo.project, name)
+    result = context.repo_call("task.show", context.repo(), name=name, record=as_json)
+    if as_json:
+        print_json(result)
+        return
+    content = result["content"]
     sys.stdout.write(content if content.endswith("\n") else content + "\n")
 
 
 @app.command()
 def transition(name: str, event: str) -> None:
     """Apply a lifecycle event (hyphens or underscores; review-changes is an alias)."""
-    from kasmos.workers.store import tasks
-
-    repo = context.repo()
-    with context.store() as store:
-        _, after = tasks.transition(store, repo.project, name, event)
-    from kasmos.workers.store.names import strip_md
-
-    typer.echo(f"{strip_md(name)} → {after}")
+    result = context.repo_call("task.transition", context.repo(), name=name, event=event)
+    typer.echo(f"{result['task']} → {result['to']}")
 
 
 @app.command("set-status")
@@ -116,13 +103,8 @@ def set_status(
     force: Annotated[bool, typer.Option("--force", help="Required: this bypasses the FSM.")] = False,
 ) -> None:
     """Override a task's status, bypassing the lifecycle (needs --force)."""
-    from kasmos.workers.store import tasks
-    from kasmos.workers.store.names import strip_md
-
-    repo = context.repo()
-    with context.store() as store:
-        target = tasks.set_status(store, repo.project, name, status, force=force)
-    typer.echo(f"{strip_md(name)} → {target}")
+    result = context.repo_call("task.set_status", context.repo(), name=name, status=status, force=force)
+    typer.echo(f"{result['task']} → {result['to']}")
 
 
 @app.command()
@@ -132,22 +114,20 @@ def delete(
 ) -> None:
     """Delete a task (asks first on a terminal; refuses without --yes otherwise)."""
     from kasmos.supervisor.errors import InvalidArgument
-    from kasmos.workers.store import tasks
 
     repo = context.repo()
-    with context.store() as store:
-        if not yes:
-            record = tasks.get_task(store, repo.project, name)
-            if not sys.stdin.isatty():
-                raise InvalidArgument(
-                    f"refusing to delete {record.filename} without confirmation", hint="pass --yes"
-                )
-            answer = input(f"delete {record.filename} ({record.status})? [y/N]: ")
-            if answer.strip().lower() not in ("y", "yes"):
-                typer.echo("cancelled")
-                return
-        record = tasks.delete_task(store, repo.project, name)
-    typer.echo(f"deleted {record.filename}")
+    if not yes:
+        record = context.repo_call("task.show", repo, name=name, record=True)
+        if not sys.stdin.isatty():
+            raise InvalidArgument(
+                f"refusing to delete {record['filename']} without confirmation", hint="pass --yes"
+            )
+        answer = input(f"delete {record['filename']} ({record['status']})? [y/N]: ")
+        if answer.strip().lower() not in ("y", "yes"):
+            typer.echo("cancelled")
+            return
+    record = context.repo_call("task.delete", repo, name=name)
+    typer.echo(f"deleted {record['filename']}")
 
 
 @app.command("update-content")
@@ -158,7 +138,6 @@ def update_content(
     """Replace a task's markdown from --file or stdin."""
     from kasmos.supervisor.errors import InvalidArgument
     from kasmos.workers.store import tasks
-    from kasmos.workers.store.names import strip_md
 
     if file is not None:
         content, _ = tasks.read_text_file(file)
@@ -171,7 +150,5 @@ def update_content(
             content = sys.stdin.buffer.read().decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidArgument("stdin is not UTF-8 text", hint="pipe a markdown file") from None
-    repo = context.repo()
-    with context.store() as store:
-        tasks.update_content(store, repo.project, name, content)
-    typer.echo(f"updated content for {strip_md(name)}")
+    result = context.repo_call("task.update_content", context.repo(), name=name, content=content)
+    typer.echo(f"updated content for {result['task']}")

@@ -113,3 +113,14 @@ class NotInRepository(KasError):
 
 class InvalidConfig(KasError):
     code = ErrorCode.INVALID_CONFIG
+
+
+class Timeout(KasError):
+    code = ErrorCode.TIMEOUT
+
+
+class DaemonNotRunning(Unavailable):
+    def __init__(self, what: str = "this command") -> None:
+        super().__init__(
+            f"the kasmos daemon is not running ({what} needs it)", hint="start it with `kas daemon start`"
+        )

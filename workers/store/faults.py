@@ -13,3 +13,9 @@ _ARMED = os.environ.get("KASMOS_FAULT", "")
 def point(name: str) -> None:
     if _ARMED and name == _ARMED:
         os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def crash_point(name: str) -> None:
+    """``KASMOS_FAULT=crash:<point>``: exit at once with status 3 (a worker that crashes at start)."""
+    if f"crash:{name}" == _ARMED:
+        os._exit(3)

@@ -56,6 +56,16 @@ class ProcessorSettings(BaseModel):
     max_review_fix_cycles: int = 0
     readiness_max_verify_cycles: int = 2
 
+    @classmethod
+    def of(cls, daemon: Any, ui: Any) -> ProcessorSettings:
+        """daemon.toml values, overridden by the repository's ``[ui]`` keys that are set."""
+        values = {name: getattr(daemon, name) for name in cls.model_fields}
+        for name in cls.model_fields:
+            override = getattr(ui, name, None)
+            if override is not None:
+                values[name] = override
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class TaskSnapshot:

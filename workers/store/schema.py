@@ -2,8 +2,10 @@
 
 Tables and columns follow the reference kasmos schema (``tasks``, ``topics``, ``subtasks``,
 ``pr_reviews``, ``signals``, ``audit_events``) so an existing kasmos store opens as is; kasmos adds
-``instances`` (durable agent records) and ``outbox`` (pending side effects). Times are TEXT
-RFC3339Nano UTC with ``''`` for zero.
+``instances`` (durable agent records), ``outbox`` (pending side effects), ``repos`` (repositories
+registered with the daemon; the project name is unique) and ``requests`` (the stored replies of
+mutating requests that carried an idempotency key, so a retried request is answered, not re-run).
+Times are TEXT RFC3339Nano UTC with ``''`` for zero.
 
 Migrations run on open: rename a legacy ``plans`` table, create what is missing, add missing columns
 (``PRAGMA table_info``), create indexes, strip ``.md`` from task names. ``PRAGMA user_version`` marks
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _T = "TEXT NOT NULL DEFAULT ''"
 _I = "INTEGER NOT NULL DEFAULT 0"
@@ -154,6 +156,17 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("created_at", _T),
         ("updated_at", _T),
     ],
+    "repos": [
+        ("project", "TEXT PRIMARY KEY"),
+        ("path", "TEXT NOT NULL UNIQUE"),
+        ("added_at", _T),
+    ],
+    "requests": [
+        ("idem", "TEXT PRIMARY KEY"),
+        ("op", _T),
+        ("result", _T),
+        ("created_at", _T),
+    ],
 }
 
 TABLE_CONSTRAINTS: dict[str, list[str]] = {
@@ -178,6 +191,7 @@ INDEXES: list[str] = [
     "CREATE INDEX IF NOT EXISTS idx_audit_events_project_timestamp ON audit_events(project, timestamp DESC)",
     "CREATE INDEX IF NOT EXISTS idx_audit_events_plan_file_timestamp "
     "ON audit_events(plan_file, timestamp DESC)",
+    "CREATE INDEX IF NOT EXISTS idx_signals_status_project ON signals(status, project)",
     "CREATE INDEX IF NOT EXISTS idx_instances_project_status ON instances(project, status)",
     "CREATE INDEX IF NOT EXISTS idx_outbox_status_id ON outbox(status, id)",
     "CREATE INDEX IF NOT EXISTS idx_outbox_idem_key ON outbox(idem_key)",

@@ -127,16 +127,14 @@ def read_text_file(file: Path) -> tuple[str, int]:
         raise InvalidArgument(f"{file} is not UTF-8 text", hint="pass a markdown file") from None
 
 
-def register_task(
-    store: Store, project: str, file: Path, *, branch: str = "", topic: str = "", description: str = ""
-) -> TaskRecord:
+def registration(file: Path, *, branch: str = "", topic: str = "", description: str = "") -> NewTask:
+    """The task a markdown file registers as: its name, content, first heading and mtime."""
     content, mtime = read_text_file(file)
     name = names.strip_md(file.name)
     if not description:
         heading = _HEADING.search(content)
         description = heading.group(1) if heading else name
-    new = NewTask(name, description, branch, topic, content, timefmt.format_ns(mtime))
-    return create_task(store, project, new)
+    return NewTask(name, description, branch, topic, content, timefmt.format_ns(mtime))
 
 
 def transition(store: Store, project: str, name: str, event_text: str) -> tuple[fsm.Status, fsm.Status]:

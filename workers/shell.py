@@ -1,0 +1,126 @@
+"""The worker end of ``work.sock``: one DEALER, READY, heartbeats, requests in, replies and events out.
+
+A worker is a separate process started by the supervisor (never forked from it). It connects a
+DEALER with routing id ``<service>.<pid>.<epoch>`` (unique per incarnation), sends ``READY {service,
+name, pid, ops}``, and then serves one request at a time: ``REQ`` in, ``REP`` out, followed by an
+``EVT`` frame per event the handler produced. It sends ``HB`` every second and exits on its own when
+the supervisor is gone: its parent pid changed, or nothing was heard for ``liveness`` intervals.
+``BYE`` from the supervisor or SIGTERM ends it gracefully (a transaction in progress rolls back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from kasmos.supervisor.protocol import (
+    Event,
+    ProtocolError,
+    Ready,
+    Reply,
+    Request,
+    decode_worker,
+    encode_worker,
+)
+
+log = logging.getLogger("kasmos.worker")
+
+HEARTBEAT_S = 1.0
+LIVENESS = 3
+
+
+class _Stop(Exception):
+    pass
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def serve(
+    service: str,
+    name: str,
+    endpoint: str,
+    epoch: str,
+    ops: list[str],
+    handle: Callable[[Request], Reply],
+    take_events: Callable[[], list[Event]],
+) -> int:
+    """Serve until the supervisor says BYE, disappears, or SIGTERM. Returns the exit status."""
+    signal.signal(signal.SIGTERM, _on_term)
+    parent = os.getppid()
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.setsockopt(zmq.ROUTING_ID, f"{service}.{os.getpid()}.{epoch}".encode())
+    sock.connect(endpoint)
+    reason = "supervisor gone"
+    try:
+        sock.send_multipart(
+            encode_worker("READY", Ready(service=service, name=name, pid=os.getpid(), ops=ops))
+        )
+        now = time.monotonic()
+        heard, next_beat = now, now + HEARTBEAT_S
+        while True:
+            if sock.poll(max(0.0, next_beat - time.monotonic()) * 1000):
+                frames = sock.recv_multipart()
+                heard = time.monotonic()
+                try:
+                    verb, envelope = decode_worker(frames)
+                except ProtocolError as exc:
+                    log.warning("%s: dropped a bad frame from the supervisor: %s", name, exc.message)
+                    continue
+                if verb == "BYE":
+                    reason = "asked to stop"
+                    break
+                if verb == "REQ" and isinstance(envelope, Request):
+                    reply = handle(envelope)
+                    sock.send_multipart(encode_worker("REP", reply))
+                    for event in take_events():
+                        sock.send_multipart(encode_worker("EVT", event))
+            now = time.monotonic()
+            if now >= next_beat:
+                sock.send_multipart(encode_worker("HB"))
+                next_beat = now + HEARTBEAT_S
+            if os.getppid() != parent:
+                log.warning("%s: supervisor (pid %d) is gone; exiting", name, parent)
+                return 0
+            if now - heard > HEARTBEAT_S * LIVENESS:
+                log.warning("%s: no word from the supervisor for %.1fs; exiting", name, now - heard)
+                return 0
+    except _Stop as stop:
+        reason = str(stop)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with contextlib.suppress(zmq.ZMQError):
+            sock.send_multipart(encode_worker("BYE"), flags=zmq.NOBLOCK)
+        sock.close(linger=200)
+        context.term()
+    log.info("%s: stopped (%s)", name, reason)
+    return 0
+
+
+def worker_args(argv: list[str]) -> tuple[str, str, str]:
+    """``--endpoint E --name N --epoch X`` → (endpoint, name, epoch)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--epoch", required=True)
+    ns = parser.parse_args(argv)
+    return ns.endpoint, ns.name, ns.epoch
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("KASMOS_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+    )
