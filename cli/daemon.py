@@ -139,10 +139,13 @@ def stop() -> None:
     pid = read_pid(runtime)
     if not pid or not lock_is_held(runtime):
         raise DaemonNotRunning("kas daemon stop")
+    from kasmos.workers.store.owner import process_alive, process_start_ticks
+
+    ticks = process_start_ticks(pid)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if not lock_is_held(runtime):
+        if not process_alive(pid, ticks):  # gone (or a zombie), not merely unlocked
             typer.echo("daemon stopped")
             return
         time.sleep(0.02)

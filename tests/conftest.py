@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 KAS = Path(sys.executable).parent / "kas"
@@ -49,14 +53,42 @@ def make_repo(path: Path, *, commit: bool = True) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A private HOME and XDG_CONFIG_HOME, in this process and for every child."""
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A private HOME, XDG_CONFIG_HOME and XDG_RUNTIME_DIR (short: ipc paths are limited to 107
+    bytes), in this process and for every child. Afterwards, no process of this runtime dir lives."""
     home = tmp_path / "home"
     home.mkdir()
+    run_dir = Path(tempfile.mkdtemp(prefix="kt", dir="/tmp"))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
     monkeypatch.delenv("KASMOS_FAULT", raising=False)
-    return dict(os.environ)
+    try:
+        yield dict(os.environ)
+    finally:
+        left = kill_processes_of(run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        assert not left, f"processes left running: {left}"
+
+
+def processes_of(run_dir: Path) -> list[psutil.Process]:
+    """Live processes (daemons, workers) whose command line names this runtime dir."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["status"] != psutil.STATUS_ZOMBIE and any(str(run_dir) in part for part in cmdline):
+            found.append(proc)
+    return found
+
+
+def kill_processes_of(run_dir: Path) -> list[str]:
+    left = processes_of(run_dir)
+    described = [f"{p.pid} {' '.join(p.info['cmdline'])}" for p in left]
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(left, timeout=5)
+    return described
 
 
 @pytest.fixture
@@ -104,3 +136,51 @@ def opened_store(store_path: Path) -> Iterator[object]:
         yield store
     finally:
         store.close()
+
+
+@dataclass
+class Daemon:
+    """A running daemon of this test's runtime dir (started with the real `kas daemon start`)."""
+
+    run_dir: Path
+
+    @property
+    def runtime(self):
+        from kasmos.supervisor.runtime import Runtime
+
+        return Runtime(self.run_dir / "kasmos")
+
+    @property
+    def pid(self) -> int:
+        from kasmos.supervisor.runtime import read_pid
+
+        return read_pid(self.runtime)
+
+    def call(self, op: str, args: dict | None = None, **kwargs):
+        from kasmos.supervisor.client import Client
+
+        return Client(self.runtime).call(op, args, **kwargs)
+
+    def status(self) -> dict:
+        return self.call("daemon.status", retry=True)
+
+    def worker(self, name: str = "store") -> dict:
+        return next(w for w in self.status()["workers"] if w["name"] == name)
+
+    def log(self) -> str:
+        path = self.runtime.log_file
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.fixture
+def daemon(kas, env: dict[str, str]) -> Iterator[Daemon]:
+    result = kas("daemon", "start")
+    assert result.returncode == 0, result.stderr
+    handle = Daemon(Path(env["XDG_RUNTIME_DIR"]))
+    try:
+        yield handle
+    finally:
+        if handle.pid:
+            stopped = kas("daemon", "stop")
+            assert stopped.returncode == 0, stopped.stderr
+        assert not processes_of(handle.run_dir), handle.log()[-3000:]

@@ -56,6 +56,11 @@ def owner_alive(owner: str) -> bool:
         pid, ticks = int(pid_text), int(ticks_text)
     except ValueError:
         return True
+    return process_alive(pid, ticks)
+
+
+def process_alive(pid: int, ticks: int = 0) -> bool:
+    """Whether ``pid`` runs (not a zombie) and, when ``ticks`` is given, started at that time."""
     if pid <= 0:
         return False
     try:
