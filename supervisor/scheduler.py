@@ -8,8 +8,9 @@ continues from their replies (callbacks on the supervisor's loop, so nothing blo
   more, so a signal emitted through the daemon is processed at once, without polling.
 - After a batch that wrote side effects, and at boot, ``outbox.pending`` is read and every entry
   executed (``outbox.execute`` is idempotent in the store: a replay never repeats an effect).
-- ``tick()`` (every poll interval) bridges sentinel files of all registered repositories and kicks
-  every project that has pending signals (written while the daemon was down, or by other tools).
+- ``tick()`` (every poll interval) bridges sentinel files of all registered repositories, kicks
+  every project that has pending signals (written while the daemon was down, or by other tools) and
+  executes outbox entries still pending (left by a store worker that died mid-way).
 - ``boot()``: reclaim claims of dead owners, replay the outbox, bridge sentinels (recovering files a
   dead bridge left in ``processing/``), then drain.
 """
@@ -96,9 +97,10 @@ class Scheduler:
             if not answer.ok and answer.error is not None:
                 log.warning("outbox entry %d: %s", entry_id, answer.error.message)
             remaining.discard(entry_id)
-            if not remaining and not failed:
+            if not remaining:
                 self._outbox_running = False
-                self.run_outbox()  # there may be more than one page
+                if not failed:
+                    self.run_outbox()  # there may be more than one page
 
         failed = False
 
@@ -109,9 +111,6 @@ class Scheduler:
             executed(entry_id, answer)
 
         for item in items:
-            if failed:
-                self._outbox_running = False
-                return
             entry_id = item["id"]
             self.send("outbox.execute", {"id": entry_id}, lambda r, i=entry_id: executed_or_stop(i, r))
 
@@ -137,6 +136,7 @@ class Scheduler:
 
     def tick(self) -> None:
         self.send("signal.bridge", {"repos": list(self.repos.values())}, self._bridged)
+        self.run_outbox()  # self-healing: entries a crashed store worker left pending
 
     def _bridged(self, reply: Reply) -> None:
         if not reply.ok and reply.error is not None:
