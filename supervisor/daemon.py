@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import os
 import signal
@@ -254,6 +255,12 @@ class Daemon:
             self.bad.note("work.sock", "no routing id")
             return
         identity, rest = frames[0], frames[1:]
+        if len(rest) == 4 and rest[2] == b"EVT":  # hot path: events are relayed, not re-validated
+            slot = self.table.by_identity(identity)
+            if slot is not None:
+                slot.last_heard = time.monotonic()
+                self._relay_event(rest[3])
+                return
         try:
             verb, envelope = decode_worker(rest)
         except ProtocolError as exc:
@@ -281,9 +288,20 @@ class Daemon:
                 self._complete(pending, envelope)
         elif verb == "EVT":
             assert isinstance(envelope, Event)
-            self.events.send_multipart(encode_event(envelope))
+            self._relay_event(rest[3])
         elif verb == "BYE":
             log.info("worker %s said goodbye", slot.spec.name)
+
+    def _relay_event(self, body: bytes) -> None:
+        """Publish a worker's event under its kind (a known worker's JSON, read for the topic only)."""
+        try:
+            kind = json.loads(body)["kind"]
+        except (ValueError, KeyError, TypeError):
+            self.bad.note("work.sock", "EVT without a kind")
+            return
+        if isinstance(kind, str):
+            with contextlib.suppress(zmq.ZMQError):
+                self.events.send_multipart([kind.encode(), body], zmq.NOBLOCK)
 
     def _send_worker(self, identity: bytes, frames: list[bytes]) -> bool:
         try:

@@ -2,10 +2,12 @@
 
 A worker is a separate process started by the supervisor (never forked from it). It connects a
 DEALER with routing id ``<service>.<pid>.<epoch>`` (unique per incarnation), sends ``READY {service,
-name, pid, ops}``, and then serves one request at a time: ``REQ`` in, ``REP`` out, followed by an
-``EVT`` frame per event the handler produced. It sends ``HB`` every second and exits on its own when
-the supervisor is gone: its parent pid changed, or nothing was heard for ``liveness`` intervals.
-``BYE`` from the supervisor or SIGTERM ends it gracefully (a transaction in progress rolls back).
+name, pid, ops}``, then serves requests: ``REQ`` in, ``REP`` out, followed by an ``EVT`` frame per
+event the handler produced. Requests already queued are handed to the handler together (up to 64),
+so a worker may serve them in one transaction (group commit). It sends ``HB`` every second and exits
+on its own when the supervisor is gone: its parent pid changed, or nothing was heard for
+``liveness`` intervals. ``BYE`` from the supervisor or SIGTERM ends it gracefully (a transaction in
+progress rolls back).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger("kasmos.worker")
 
 HEARTBEAT_S = 1.0
 LIVENESS = 3
+BATCH = 64
 
 
 class _Stop(Exception):
@@ -50,8 +53,7 @@ def serve(
     endpoint: str,
     epoch: str,
     ops: list[str],
-    handle: Callable[[Request], Reply],
-    take_events: Callable[[], list[Event]],
+    handle: Callable[[list[Request]], list[tuple[Reply, list[Event]]]],
 ) -> int:
     """Serve until the supervisor says BYE, disappears, or SIGTERM. Returns the exit status."""
     signal.signal(signal.SIGTERM, _on_term)
@@ -81,10 +83,11 @@ def serve(
                     reason = "asked to stop"
                     break
                 if verb == "REQ" and isinstance(envelope, Request):
-                    reply = handle(envelope)
-                    sock.send_multipart(encode_worker("REP", reply))
-                    for event in take_events():
-                        sock.send_multipart(encode_worker("EVT", event))
+                    batch = [envelope, *_more_requests(sock, name)]
+                    for reply, events in handle(batch):
+                        sock.send_multipart(encode_worker("REP", reply))
+                        for event in events:
+                            sock.send_multipart(encode_worker("EVT", event))
             now = time.monotonic()
             if now >= next_beat:
                 sock.send_multipart(encode_worker("HB"))
@@ -105,6 +108,24 @@ def serve(
         context.term()
     log.info("%s: stopped (%s)", name, reason)
     return 0
+
+
+def _more_requests(sock: zmq.Socket[bytes], name: str, limit: int = BATCH - 1) -> list[Request]:
+    """Requests already queued behind the first, so the handler can serve them together."""
+    more: list[Request] = []
+    while len(more) < limit:
+        try:
+            frames = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            break
+        try:
+            verb, envelope = decode_worker(frames)
+        except ProtocolError as exc:
+            log.warning("%s: dropped a bad frame from the supervisor: %s", name, exc.message)
+            continue
+        if verb == "REQ" and isinstance(envelope, Request):
+            more.append(envelope)
+    return more
 
 
 def worker_args(argv: list[str]) -> tuple[str, str, str]:

@@ -198,21 +198,21 @@ class ProcessArgs(Args):
 
 @OPS.op("signal.process", ProcessArgs, mutating=True)
 def signal_process(ctx: StoreContext, args: ProcessArgs) -> dict[str, Any]:
-    """Claim and apply up to ``max`` pending signals, one transaction each; returns what was done and
-    the outbox entries those signals wrote (for the supervisor to execute)."""
+    """Claim and apply up to ``max`` pending signals in one transaction (each signal's claim is all
+    or nothing with its effects); returns what was done."""
     done: list[dict[str, Any]] = []
-    for _ in range(args.max):
-        item = signals.process_next(ctx.store, args.project, args.settings, ctx.owner)
-        if item is None:
-            break
-        entry = {**item.__dict__, "transition": list(item.transition) if item.transition else None}
-        done.append(entry)
-        ctx.emit("signal.processed", args.project, item.task, **entry)
-        if item.transition:
-            before, after = item.transition
-            ctx.emit(
-                "task.transition", args.project, item.task, signal_id=item.id, **{"from": before, "to": after}
-            )
+    with ctx.store.write():  # one commit for the batch; a crash rolls all of it back, still pending
+        for _ in range(args.max):
+            item = signals.process_next(ctx.store, args.project, args.settings, ctx.owner)
+            if item is None:
+                break
+            entry = {**item.__dict__, "transition": list(item.transition) if item.transition else None}
+            done.append(entry)
+            ctx.emit("signal.processed", args.project, item.task, **entry)
+            if item.transition:
+                before, after = item.transition
+                data = {"signal_id": item.id, "from": before, "to": after}
+                ctx.emit("task.transition", args.project, item.task, **data)
     return {"processed": done, "more": len(done) == args.max}
 
 

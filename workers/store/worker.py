@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from kasmos.supervisor.errors import KasError
 from kasmos.supervisor.paths import store_path
 from kasmos.supervisor.protocol import Event, Reply, Request
 from kasmos.workers import shell
@@ -22,18 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(store_path()).open()
     context = StoreContext(store)
 
-    def handle(request: Request) -> Reply:
-        reply = OPS.dispatch(context, request)
-        if not reply.ok:
-            context.events.clear()  # the op rolled back: what it announced did not happen
-        return reply
-
-    def take_events() -> list[Event]:
-        events, context.events = context.events, []
-        return events
+    def handle(requests: list[Request]) -> list[tuple[Reply, list[Event]]]:
+        """Serve queued requests in ONE transaction (each op in its own savepoint): a burst of emits
+        costs one commit, not one each. Replies go out only after the commit."""
+        served: list[tuple[Reply, list[Event]]] = []
+        try:
+            with store.write():
+                for request in requests:
+                    reply = OPS.dispatch(context, request)
+                    events, context.events = context.events, []
+                    # An op that failed rolled back to its savepoint: what it announced did not happen.
+                    served.append((reply, events if reply.ok else []))
+        except KasError as exc:  # the commit itself failed: nothing of the batch happened
+            context.events = []
+            return [(Reply.failure(request.id, exc), []) for request in requests]
+        return served
 
     try:
-        return shell.serve("store", name, endpoint, epoch, OPS.names, handle, take_events)
+        return shell.serve("store", name, endpoint, epoch, OPS.names, handle)
     finally:
         store.close()
 
