@@ -177,7 +177,7 @@ def sustained(repo: Path, runtime, signals: int) -> float:
     sent = received = 0
     while received < signals:
         while sent < signals and sent - received < 64:
-            body = '{"v":1,"id":"s%d","op":"signal.emit","args":%s}' % (sent, args)
+            body = f'{{"v":1,"id":"s{sent}","op":"signal.emit","args":{args}}}'
             sock.send_multipart([b"", b"KAS1", b"REQ", body.encode()])
             sent += 1
         sock.recv_multipart()
@@ -214,10 +214,10 @@ def timed(command: list[str], cwd: Path, runs: int) -> float:
 
 
 def cli_vs_floor(repo: Path, runtime, runs: int) -> tuple[float, float]:
+    ping = b'{"v":1,"id":"p","op":"daemon.ping"}'
     floor_code = (
-        "import typer, zmq; s = zmq.Context().socket(zmq.DEALER); s.connect(%r); "
-        's.send_multipart([b\'\', b\'KAS1\', b\'REQ\', b\'{"v":1,"id":"p","op":"daemon.ping"}\']); '
-        "s.recv_multipart()" % runtime.endpoint("ctl")
+        f"import typer, zmq; s = zmq.Context().socket(zmq.DEALER); s.connect({runtime.endpoint('ctl')!r}); "
+        f"s.send_multipart([b'', b'KAS1', b'REQ', {ping!r}]); s.recv_multipart()"
     )
     floor = timed([sys.executable, "-c", floor_code], repo, runs)
     ours = timed([KAS, "task", "list", "--json"], repo, runs)
@@ -267,7 +267,8 @@ def main() -> None:
         print(f"no-op RTT   floor p50 {fp50:.0f} µs p99 {percentile(f_rtt, 0.99):.0f} µs, {f_tp:,.0f} msg/s")
         print(f"            kasmos p50 {kp50:.0f} µs p99 {percentile(k_rtt, 0.99):.0f} µs, {k_tp:,.0f} msg/s")
         print(
-            f"            ratio p50 {kp50 / fp50:.2f}x (goal <= 1.3), throughput {k_tp / f_tp:.2f}x (goal >= 0.7)"
+            f"            ratio p50 {kp50 / fp50:.2f}x (goal <= 1.3), "
+            f"throughput {k_tp / f_tp:.2f}x (goal >= 0.7)"
         )
         after_exit, after_launch = emit_latency(repo, runtime, ns.runs)
         early = sum(1 for x in after_exit if x <= 0)
@@ -284,7 +285,8 @@ def main() -> None:
         )
         ours, floor = cli_vs_floor(repo, runtime, ns.runs)
         print(
-            f"task list   `kas task list --json` via daemon {ours:.0f} ms vs python+typer+zmq+1 RTT {floor:.0f} ms "
+            f"task list   `kas task list --json` via daemon {ours:.0f} ms "
+            f"vs python+typer+zmq+1 RTT {floor:.0f} ms "
             f"-> {ours / floor:.2f}x (goal <= 1.5)"
         )
         cpu, memory = idle(pids, ns.idle)
