@@ -64,26 +64,38 @@ def start(
     from kasmos.supervisor.runtime import Runtime, lock_is_held, read_pid
 
     runtime = Runtime.default()
+    extra = ["--config", str(config.resolve())] if config else []
+    here = _current_repo()
+    if here:
+        extra += ["--repo", here]
     if foreground:
         from kasmos.supervisor.daemon import main
 
-        argv = ["--config", str(config)] if config else []
-        raise typer.Exit(main(argv))
+        raise typer.Exit(main(extra))
     runtime.ensure()
     if lock_is_held(runtime):
         raise Conflict(
             f"the kasmos daemon is already running (pid={read_pid(runtime) or '?'})",
             hint="stop it with `kas daemon stop` or use the running one",
         )
-    command = [sys.executable, "-m", "kasmos.supervisor.daemon", "--runtime", str(runtime.root)]
-    if config:
-        command += ["--config", str(config.resolve())]
+    command = [sys.executable, "-m", "kasmos.supervisor.daemon", "--runtime", str(runtime.root), *extra]
     with open(runtime.log_file, "ab") as log:
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
     pid = _wait_started(proc, runtime)
     typer.echo(f"daemon started (pid={pid})")
+
+
+def _current_repo() -> str:
+    """The repository `kas daemon start` runs in (registered at boot), if any."""
+    from kasmos.supervisor.errors import NotInRepository
+    from kasmos.supervisor.paths import find_repo
+
+    try:
+        return str(find_repo().root)
+    except NotInRepository:
+        return ""
 
 
 def _wait_started(proc: subprocess.Popen[bytes], runtime: Any) -> int:

@@ -83,8 +83,15 @@ class _BadFrames:
 
 
 class Daemon:
-    def __init__(self, runtime: Runtime, config_path: Path | None = None, policy: ps.Policy | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        config_path: Path | None = None,
+        policy: ps.Policy | None = None,
+        repos: list[str] | None = None,
+    ):
         self.runtime = runtime
+        self.extra_repos = list(repos or [])
         self.config_path = config_path or daemon_config_path()
         self.config = DaemonConfig()
         self.epoch = uuid.uuid4().hex[:12]
@@ -184,7 +191,7 @@ class Daemon:
         self.scheduler.boot(self._bind_ctl)
 
     def _register_config_repos(self) -> None:
-        for path in self.config.repos:
+        for path in [*self.config.repos, *self.extra_repos]:
             root = str(Path(path).expanduser().resolve())
 
             def added(reply: Reply, root: str = root) -> None:
@@ -532,11 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kasmos-daemon")
     parser.add_argument("--runtime", help="runtime dir (default: $XDG_RUNTIME_DIR/kasmos)")
     parser.add_argument("--config", help="daemon.toml path")
+    parser.add_argument("--repo", action="append", default=[], help="also register this repository")
     ns = parser.parse_args(argv)
     shell.setup_logging()
     runtime = Runtime(Path(ns.runtime)) if ns.runtime else Runtime.default()
     try:
-        return Daemon(runtime, Path(ns.config) if ns.config else None).run()
+        return Daemon(runtime, Path(ns.config) if ns.config else None, repos=ns.repo).run()
     except KasError as exc:
         sys.stderr.write(exc.one_line() + "\n")
         return exc.exit_code

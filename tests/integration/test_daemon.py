@@ -16,13 +16,14 @@ from tests.conftest import KAS, make_repo, processes_of
 from tests.faults.helpers import retry_until
 
 
-def test_start_status_stop(kas, daemon) -> None:
+def test_start_status_stop(kas, repo: Path, daemon) -> None:
     pid = daemon.pid
     assert pid > 0
     status = kas("daemon", "status")
     assert status.returncode == 0, status.stderr
     assert f"daemon running (pid={pid}" in status.stdout
     assert re.search(r"^store\s+RUNNING\s+\d+\s+0\s+-$", status.stdout, re.M), status.stdout
+    assert retry_until(lambda: f"  - proj ({repo})" in kas("daemon", "status").stdout, timeout=5)
     info = json.loads(kas("daemon", "status", "--json").stdout)
     assert info["pid"] == pid and info["version"] and info["uptime_s"] >= 0
     assert [w["name"] for w in info["workers"]] == ["store"]
