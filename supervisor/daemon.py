@@ -32,11 +32,11 @@ import zmq
 
 from kasmos.supervisor import __version__
 from kasmos.supervisor import process_state as ps
-from kasmos.supervisor.config import DaemonConfig, load_daemon_config, load_project_config
+from kasmos.supervisor.config import DaemonConfig, load_daemon_config
 from kasmos.supervisor.daemon_ops import OPS as DAEMON_OPS
 from kasmos.supervisor.errors import ErrorCode, KasError, Unavailable
 from kasmos.supervisor.errors import Timeout as TimeoutError_
-from kasmos.supervisor.paths import daemon_config_path, store_path
+from kasmos.supervisor.paths import daemon_config_path
 from kasmos.supervisor.protocol import (
     Event,
     ProtocolError,
@@ -50,16 +50,14 @@ from kasmos.supervisor.protocol import (
     encode_worker,
 )
 from kasmos.supervisor.runtime import DaemonLock, Runtime, remove_if_ours, write_pid_file
-from kasmos.supervisor.scheduler import Scheduler
+from kasmos.supervisor.scheduler import Scheduler, SettingsCache
 from kasmos.supervisor.worker_table import HEARTBEAT_S, STOP_ORDER, STORE, Pending, Slot, WorkerTable
 from kasmos.workers.store import timefmt
-from kasmos.workers.store.processor import ProcessorSettings
 
 log = logging.getLogger("kasmos.supervisor")
 
 DEFAULT_DEADLINE_S = 30.0
 REAP_EVERY_S = 30.0
-QUICK_GRACE_S = 0.0
 KICK_OPS = frozenset({"signal.emit", "task.transition"})
 REPO_OPS = frozenset({"repo.add", "repo.remove"})
 
@@ -100,11 +98,13 @@ class Daemon:
         self.started_at = timefmt.now()
         self.lock = DaemonLock(runtime)
         self.table = WorkerTable(runtime, self.epoch, self._worker_state, policy)
-        self.scheduler = Scheduler(self._send_internal, self._settings)
+        self.settings = SettingsCache(
+            lambda: self.config, lambda project: self.scheduler.project_path(project)
+        )
+        self.scheduler = Scheduler(self._send_internal, self.settings.get)
         self.bad = _BadFrames()
         self._ids = itertools.count(1)
         self._signals: list[int] = []
-        self._settings_cache: dict[str, tuple[int, ProcessorSettings]] = {}
         self.stopping = False
         self.quick = False
         self.ctl_bound = False
@@ -458,30 +458,10 @@ class Daemon:
         with contextlib.suppress(zmq.ZMQError):
             self.events.send_multipart(encode_event(event), zmq.NOBLOCK)
 
-    def _settings(self, project: str) -> ProcessorSettings:
-        path = self.scheduler.project_path(project)
-        config_file = path / ".kasmos" / "config.toml" if path else None
-        try:
-            mtime = config_file.stat().st_mtime_ns if config_file else 0
-        except OSError:
-            mtime = 0
-        cached = self._settings_cache.get(project)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        ui = None
-        if config_file and mtime:
-            try:
-                ui = load_project_config(config_file).ui
-            except KasError as exc:
-                log.error("%s; using daemon.toml settings for %s", exc.one_line(), project)
-        settings = ProcessorSettings.of(self.config, ui)
-        self._settings_cache[project] = (mtime, settings)
-        return settings
-
     def reload(self) -> dict[str, Any]:
         config = load_daemon_config(self.config_path)  # a bad file raises: the old config stays
         self.config = config
-        self._settings_cache.clear()
+        self.settings.clear()
         if self._store_ready():
             self._register_config_repos()
             self.scheduler.refresh_repos()
@@ -512,23 +492,6 @@ class Daemon:
                 return
         for slot in self.table.slots.values():
             self.table.stop(slot, now)
-
-    def status(self) -> dict[str, Any]:
-        now = time.monotonic()
-        return {
-            "pid": self.pid,
-            "epoch": self.epoch,
-            "version": __version__,
-            "started_at": self.started_at,
-            "uptime_s": round(now - self.started, 3),
-            "runtime_dir": str(self.runtime.root),
-            "store": str(store_path()),
-            "config": str(self.config_path),
-            "stopping": self.stopping,
-            "workers": [slot.snapshot(now) for slot in self.table.slots.values()],
-            "repos": [{"project": p, "path": path} for p, path in sorted(self.scheduler.repos.items())],
-            "signals_processed": self.scheduler.processed,
-        }
 
 
 def main(argv: list[str] | None = None) -> int:

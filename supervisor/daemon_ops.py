@@ -15,6 +15,7 @@ from kasmos.supervisor import __version__
 from kasmos.supervisor import process_state as ps
 from kasmos.supervisor.errors import NotFound
 from kasmos.supervisor.ops import Args, NoArgs, OpTable
+from kasmos.supervisor.paths import store_path
 
 if TYPE_CHECKING:
     from kasmos.supervisor.daemon import Daemon
@@ -29,7 +30,21 @@ def ping(daemon: Daemon, args: NoArgs) -> dict[str, Any]:
 
 @OPS.op("daemon.status", NoArgs)
 def status(daemon: Daemon, args: NoArgs) -> dict[str, Any]:
-    return daemon.status()
+    now = time.monotonic()
+    return {
+        "pid": daemon.pid,
+        "epoch": daemon.epoch,
+        "version": __version__,
+        "started_at": daemon.started_at,
+        "uptime_s": round(now - daemon.started, 3),
+        "runtime_dir": str(daemon.runtime.root),
+        "store": str(store_path()),
+        "config": str(daemon.config_path),
+        "stopping": daemon.stopping,
+        "workers": [slot.snapshot(now) for slot in daemon.table.slots.values()],
+        "repos": [{"project": p, "path": path} for p, path in sorted(daemon.scheduler.repos.items())],
+        "signals_processed": daemon.scheduler.processed,
+    }
 
 
 @OPS.op("daemon.reload", NoArgs)

@@ -172,3 +172,39 @@ class Scheduler:
     def project_path(self, project: str) -> Path | None:
         path = self.repos.get(project)
         return Path(path) if path else None
+
+
+class SettingsCache:
+    """Processor settings per project: daemon.toml overridden by the repository's ``[ui]`` keys, re-read
+    when its ``.kasmos/config.toml`` changes. A broken project config is logged and ignored."""
+
+    def __init__(self, daemon_config: Callable[[], Any], repo_path: Callable[[str], Path | None]) -> None:
+        self.daemon_config = daemon_config
+        self.repo_path = repo_path
+        self._cache: dict[str, tuple[int, ProcessorSettings]] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def get(self, project: str) -> ProcessorSettings:
+        from kasmos.supervisor.config import load_project_config
+        from kasmos.supervisor.errors import KasError
+
+        path = self.repo_path(project)
+        config_file = path / ".kasmos" / "config.toml" if path else None
+        try:
+            mtime = config_file.stat().st_mtime_ns if config_file else 0
+        except OSError:
+            mtime = 0
+        cached = self._cache.get(project)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        ui = None
+        if config_file and mtime:
+            try:
+                ui = load_project_config(config_file).ui
+            except KasError as exc:
+                log.error("%s; using daemon.toml settings for %s", exc.one_line(), project)
+        settings = ProcessorSettings.of(self.daemon_config(), ui)
+        self._cache[project] = (mtime, settings)
+        return settings
