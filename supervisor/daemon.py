@@ -58,6 +58,7 @@ log = logging.getLogger("kasmos.supervisor")
 
 DEFAULT_DEADLINE_S = 30.0
 REAP_EVERY_S = 30.0
+HOUSEKEEPING_S = 0.01
 KICK_OPS = frozenset({"signal.emit", "task.transition"})
 REPO_OPS = frozenset({"repo.add", "repo.remove"})
 
@@ -111,6 +112,7 @@ class Daemon:
         self._next_tick = 0.0
         self._next_reap = 0.0
         self._next_beat = 0.0
+        self._next_housekeeping = 0.0
 
     # -- boot --------------------------------------------------------------------------------------
 
@@ -210,14 +212,19 @@ class Daemon:
                     return
                 self._stop_next_group()
             timeout = min(self.table.next_wake(), self._next_beat, self._next_tick) - now
+            woken = False
             for sock, _ in self.poller.poll(max(0, min(timeout, HEARTBEAT_S)) * 1000):
                 if sock == self.wake.fileno():
                     self._drain_signals()
+                    woken = True
                 elif sock is self.work:
                     self._drain(self.work, self._on_worker)
                 elif sock is self.ctl:
                     self._drain(self.ctl, self._on_client)
             now = time.monotonic()
+            if not woken and not self.stopping and now < self._next_housekeeping:
+                continue  # under load, reaping and timers run every 10 ms, not after every message
+            self._next_housekeeping = now + HOUSEKEEPING_S
             for slot in self.table.reap(now):
                 self._fail_inflight(slot, "exited")
             self.table.check(now)
