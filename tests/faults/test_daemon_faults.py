@@ -56,6 +56,19 @@ def _outbox_pending(db: Path) -> int:
     return query(db, "SELECT count(*) FROM outbox WHERE status = 'pending'")[0][0]
 
 
+def _finish_and_check(procs, db: Path) -> Counter[str]:
+    """Every emitter done; every signal applied once, every outbox entry executed once; clients saw
+    only retryable errors."""
+    codes = _finish_burst(procs)
+    total = EMITTERS * PER_EMITTER
+    assert retry_until(lambda: _count(db, "status = 'done'") == total, timeout=120)
+    _assert_each_applied_once(db, total)
+    assert retry_until(lambda: query(db, "SELECT count(*) FROM outbox WHERE status = 'pending'")[0][0] == 0)
+    _assert_outbox_executed_once(db)
+    assert set(codes) <= {"unavailable", "timeout"}, codes
+    return codes
+
+
 def _assert_outbox_executed_once(db: Path) -> None:
     attempts = dict(query(db, "SELECT attempts, count(*) FROM outbox GROUP BY attempts"))
     assert attempts == {1: EMITTERS * PER_EMITTER}, attempts
@@ -74,15 +87,7 @@ def test_kill_store_worker_during_a_burst(kas, repo: Path, store_path: Path, dae
         lambda: (w := daemon.worker())["state"] == "RUNNING" and w["pid"] != victim, timeout=10, interval=0.01
     )
     back = time.monotonic() - killed
-    codes = _finish_burst(procs)
-    total = EMITTERS * PER_EMITTER
-    assert retry_until(lambda: _count(store_path, "status = 'done'") == total, timeout=120)
-    _assert_each_applied_once(store_path, total)
-    assert retry_until(
-        lambda: query(store_path, "SELECT count(*) FROM outbox WHERE status='pending'")[0][0] == 0
-    )
-    _assert_outbox_executed_once(store_path)
-    assert set(codes) <= {"unavailable", "timeout"}, codes
+    codes = _finish_and_check(procs, store_path)
     assert daemon.worker()["restarts"] == 1
     print(f"\nstore worker back {back:.3f}s after kill -9; client retryable errors: {dict(codes)}")
 
@@ -98,15 +103,7 @@ def test_kill_supervisor_during_a_burst(kas, repo: Path, store_path: Path, daemo
     assert (daemon.runtime.root / "ctl.sock").exists()  # stale files stay behind after kill -9
     started = kas("daemon", "start")
     assert started.returncode == 0, started.stderr + daemon.log()[-2000:]
-    codes = _finish_burst(procs)
-    total = EMITTERS * PER_EMITTER
-    assert retry_until(lambda: _count(store_path, "status = 'done'") == total, timeout=120)
-    _assert_each_applied_once(store_path, total)
-    assert retry_until(
-        lambda: query(store_path, "SELECT count(*) FROM outbox WHERE status='pending'")[0][0] == 0
-    )
-    _assert_outbox_executed_once(store_path)
-    assert set(codes) <= {"unavailable", "timeout"}, codes
+    codes = _finish_and_check(procs, store_path)
     print(f"\nclient retryable errors across the supervisor restart: {dict(codes)}")
 
 

@@ -36,13 +36,7 @@ class OutboxItem(BaseModel):
     status: str
 
 
-class Executed(BaseModel):
-    id: int
-    project: str
-    task: str
-    kind: str
-    idem_key: str
-    status: str
+class Executed(OutboxItem):
     note: str
     repeated: bool
 
@@ -88,15 +82,9 @@ def execute(store: Store, entry_id: int) -> Executed:
         _, project, task, kind, key, status, payload, last_error = row
         if status != "pending":
             return Executed(
-                id=entry_id,
-                project=project,
-                task=task,
-                kind=kind,
-                idem_key=key,
-                status=status,
-                note=last_error,
-                repeated=True,
-            )
+                id=entry_id, project=project, task=task, kind=kind, idem_key=key,
+                status=status, note=last_error, repeated=True,
+            )  # fmt: skip
         now = timefmt.now()
         effect = json.loads(payload) if payload else {}
         if kind == "agent.spawn":
@@ -121,12 +109,6 @@ def execute(store: Store, entry_id: int) -> Executed:
             timestamp=now,
         )
     return Executed(
-        id=entry_id,
-        project=project,
-        task=task,
-        kind=kind,
-        idem_key=key,
-        status=status,
-        note=note,
-        repeated=False,
-    )
+        id=entry_id, project=project, task=task, kind=kind, idem_key=key,
+        status=status, note=note, repeated=False,
+    )  # fmt: skip
