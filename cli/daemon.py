@@ -109,9 +109,14 @@ def _wait_started(proc: subprocess.Popen[bytes], runtime: Any) -> int:
             raise KasError(_last_error(runtime.log_file), code=_code_for(code))
         if daemon_running(runtime):
             try:
-                return int(Client(runtime, timeout=1.0).call("daemon.ping")["pid"])
+                pid = int(Client(runtime, timeout=1.0).call("daemon.ping")["pid"])
             except KasError:
-                pass
+                pid = 0
+            if pid == proc.pid:
+                return pid
+            if pid:  # another start won the race: ours exits with "already running"
+                code = proc.wait(timeout=START_TIMEOUT_S)
+                raise KasError(_last_error(runtime.log_file), code=_code_for(code))
         time.sleep(0.02)
     raise Timeout(
         f"the daemon (pid={proc.pid}) did not answer within {START_TIMEOUT_S:g}s",

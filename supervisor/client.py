@@ -76,7 +76,8 @@ class Client:
             try:
                 return self._once(request).raise_for_error()
             except KasError as exc:
-                if not (retry and exc.retryable) or time.monotonic() + backoff > budget:
+                recovering = exc.details.get("will_recover", True)  # a FATAL worker will not come back
+                if not (retry and exc.retryable and recovering) or time.monotonic() + backoff > budget:
                     raise
                 self.retryable_errors.append(exc.code.value)
                 if not daemon_running(self.runtime):

@@ -403,9 +403,13 @@ class Daemon:
             self._complete(pending, Reply.failure(request.id, error))
             return False
         if slot.state is not ps.State.RUNNING or slot.identity is None:
+            gave_up = slot.state in (ps.State.FATAL, ps.State.STOPPED, ps.State.EXITED)
             error = Unavailable(
                 f"the {slot.spec.name} worker is {slot.state.value.lower()}",
-                hint="retry in a moment; `kas daemon status` shows why",
+                hint=f"see `kas daemon status`, then `kas daemon restart-worker {slot.spec.name}`"
+                if gave_up
+                else "retry in a moment; `kas daemon status` shows why",
+                details={"will_recover": not gave_up},
             )
             self._complete(pending, Reply.failure(request.id, error))
             return False

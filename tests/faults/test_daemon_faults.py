@@ -139,8 +139,12 @@ def test_worker_crashing_at_start_goes_fatal_while_status_answers(kas, repo: Pat
         assert nominal * 0.8 - 0.3 <= backoffs[n] <= nominal * 1.2, backoffs
     status = kas("daemon", "status")
     assert status.returncode == 0 and "FATAL" in status.stdout and "3 (crash)" in status.stdout
+    asked = time.monotonic()
     blocked = kas("task", "list")
-    assert blocked.returncode == 7 and blocked.stderr.startswith("error: the store worker is fatal")
+    assert blocked.returncode == 7 and blocked.stderr == (
+        "error: the store worker is fatal; see `kas daemon status`, then `kas daemon restart-worker store`\n"
+    )
+    assert time.monotonic() - asked < 5  # no futile retrying against a worker that gave up
     cleared = kas("daemon", "restart-worker", "store")
     assert cleared.stdout == "worker store: FATAL → restarting\n"
     assert client.call("daemon.status")["workers"][0]["state"] in ("STARTING", "BACKOFF")
