@@ -9,6 +9,10 @@ from typing import Annotated
 import typer
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the stream like ctrl-c
+
+
 def monitor(
     project: Annotated[str | None, typer.Option("--project", help="Only this project.")] = None,
     task: Annotated[str | None, typer.Option("--task", help="Only this task.")] = None,
@@ -23,7 +27,7 @@ def monitor(
 
     if not daemon_running():
         raise DaemonNotRunning("kas monitor")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         for event in subscribe(topics=kind):
             if project and event.project != project:

@@ -88,7 +88,7 @@ class Client:
     def _once(self, request: Request) -> Any:
         sock = self._socket()
         try:
-            sock.send_multipart(encode_request(request)[0:], copy=False)
+            sock.send_multipart(encode_request(request))
             deadline = time.monotonic() + self.timeout
             while (left := deadline - time.monotonic()) > 0:
                 if not sock.poll(left * 1000):
@@ -109,8 +109,6 @@ class Client:
 
 def subscribe(runtime: Runtime | None = None, topics: list[str] | None = None) -> Iterator[Event]:
     """Events as they are published (blocks); topics are kind prefixes, none means all."""
-    from kasmos.supervisor.protocol import Event as EventModel
-
     runtime = runtime or Runtime.default()
     context = zmq.Context.instance()
     sock: zmq.Socket[bytes] = context.socket(zmq.SUB)
@@ -126,7 +124,7 @@ def subscribe(runtime: Runtime | None = None, topics: list[str] | None = None) -
             if len(frames) != 2:
                 continue
             try:
-                yield EventModel.model_validate_json(frames[1])
+                yield Event.model_validate_json(frames[1])
             except ValueError:
                 continue
     finally:
