@@ -40,7 +40,6 @@ class Client:
         self.runtime = runtime or Runtime.default()
         self.timeout = timeout
         self.context = zmq.Context.instance()
-        self.attempts = 0
         self.retryable_errors: list[str] = []
 
     def _socket(self) -> zmq.Socket[bytes]:
@@ -65,7 +64,6 @@ class Client:
         budget = time.monotonic() + (total if total is not None else max(self.timeout * 3, 15.0))
         backoff = 0.05
         while True:
-            self.attempts += 1
             request = Request(
                 id=uuid.uuid4().hex,
                 op=op,

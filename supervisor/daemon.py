@@ -107,7 +107,6 @@ class Daemon:
         self._ids = itertools.count(1)
         self._signals: list[int] = []
         self.stopping = False
-        self.quick = False
         self.ctl_bound = False
         self._next_tick = 0.0
         self._next_reap = 0.0
@@ -300,9 +299,6 @@ class Daemon:
             pending = slot.inflight.pop(envelope.id, None)
             if pending is not None:
                 self._complete(pending, envelope)
-        elif verb == "EVT":
-            assert isinstance(envelope, Event)
-            self._relay_event(rest[3])
         elif verb == "BYE":
             log.info("worker %s said goodbye", slot.spec.name)
 
@@ -441,13 +437,13 @@ class Daemon:
             return
         assert pending.client is not None
         self._reply(pending.client, reply.model_copy(update={"id": pending.client_id}))
-        if reply.ok and not self.stopping:
-            if pending.op in KICK_OPS:
-                self.scheduler.kick(Path(str(pending.args.get("repo", ""))).name)
-            elif pending.op in REPO_OPS:
-                self.scheduler.refresh_repos()
-            if "repo" in pending.args and Path(str(pending.args["repo"])).name not in self.scheduler.repos:
-                self.scheduler.refresh_repos()
+        if not reply.ok or self.stopping:
+            return
+        project = os.path.basename(str(pending.args.get("repo", "")))
+        if pending.op in KICK_OPS:
+            self.scheduler.kick(project)
+        if pending.op in REPO_OPS or (project and project not in self.scheduler.repos):
+            self.scheduler.refresh_repos()  # a repository registered by this request, or just now
 
     def _reply(self, client: bytes, reply: Reply) -> None:
         # A client that is gone (ROUTER_MANDATORY) or slow is its problem, not ours.
@@ -482,7 +478,6 @@ class Daemon:
 
     def shutdown(self, quick: bool) -> None:
         if quick:
-            self.quick = True
             log.warning("quick shutdown: killing workers")
             for slot in self.table.slots.values():
                 self.table.kill_now(slot)

@@ -41,6 +41,8 @@ class Scheduler:
         self._again: set[str] = set()
         self._outbox_running = False
         self._outbox_again = False
+        self._refreshing = False
+        self._refresh_again = False
         self.booted = False
         self.processed = 0
 
@@ -126,11 +128,22 @@ class Scheduler:
         self.repos = {r["project"]: r["path"] for r in repos}
 
     def refresh_repos(self, then: Callable[[], None] | None = None) -> None:
+        """Re-read the registered repositories. Calls while a read is in flight coalesce into one more
+        read after it (a burst of requests from a new repository costs two reads, not one each)."""
+        if self._refreshing and then is None:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+
         def got(reply: Reply) -> None:
+            self._refreshing = False
             if reply.ok:
                 self.set_repos(reply.result)
             if then:
                 then()
+            if self._refresh_again:
+                self._refresh_again = False
+                self.refresh_repos()
 
         self.send("repo.list", {}, got)
 

@@ -105,3 +105,14 @@ def test_boot_order_reclaim_outbox_bridge_then_drain() -> None:
     assert bridge == {"repos": ["/r/p"], "recover": True} and booted == [True] and scheduler.booted
     store.answer("signal.pending_projects", ["p", "q"])
     assert store.ops().count("signal.process") == 2
+
+
+def test_repo_refreshes_coalesce_while_one_is_in_flight() -> None:
+    scheduler, store = make()
+    for _ in range(5):
+        scheduler.refresh_repos()
+    assert store.ops() == ["repo.list"]
+    store.answer("repo.list", [])
+    assert store.ops() == ["repo.list"]  # one more read for the calls that came meanwhile
+    store.answer("repo.list", [{"project": "p", "path": "/r/p"}])
+    assert store.ops() == [] and scheduler.repos == {"p": "/r/p"}
