@@ -64,3 +64,13 @@ def call(op: str, args: dict[str, Any]) -> Any:
 
 def repo_call(op: str, repository: Repo, **args: Any) -> Any:
     return call(op, {"repo": str(repository.root), **args})
+
+
+def daemon_call(op: str, args: dict[str, Any], what: str, timeout: float = 60.0) -> Any:
+    """An op only the daemon can run (launching, steering agents); not retried (not idempotent)."""
+    from kasmos.supervisor.client import Client, daemon_running
+    from kasmos.supervisor.errors import DaemonNotRunning
+
+    if not daemon_running():
+        raise DaemonNotRunning(what)
+    return Client(timeout=timeout).call(op, args, retry=False)

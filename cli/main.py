@@ -15,7 +15,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from kasmos.cli import audit, daemon, signal, task
+from kasmos.cli import audit, daemon, instance, signal, task, tmux
 from kasmos.cli.monitor import monitor
 
 app = typer.Typer(
@@ -30,6 +30,9 @@ app.add_typer(task.app, name="t", hidden=True)
 app.add_typer(signal.app, name="signal")
 app.add_typer(signal.app, name="sig", hidden=True)
 app.add_typer(audit.app, name="audit")
+app.add_typer(instance.app, name="instance")
+app.add_typer(instance.app, name="i", hidden=True)
+app.add_typer(tmux.app, name="tmux")
 app.add_typer(daemon.app, name="daemon")
 app.add_typer(daemon.app, name="d", hidden=True)
 app.command()(monitor)

@@ -178,6 +178,15 @@ class LinearTriggerMonitorConfig(_Strict):
     poll_interval_sec: int = Field(default=60, gt=0)
 
 
+class AgentRestartConfig(_Strict):
+    """``[agent_restart]``: what happens when an agent dies (see workers/session/policy.py)."""
+
+    policy: Literal["on-crash", "always", "never"] = "on-crash"
+    max_restarts: int = Field(default=3, ge=0)
+    window_sec: float = Field(default=600, gt=0)
+    backoff_sec: float = Field(default=1.0, ge=0)
+
+
 class DaemonConfig(_Strict):
     """``~/.config/kasmos/daemon.toml``."""
 
@@ -195,6 +204,7 @@ class DaemonConfig(_Strict):
     pr_monitor: PrMonitorConfig = Field(default_factory=PrMonitorConfig)
     pr_creator: PrCreatorConfig = Field(default_factory=PrCreatorConfig)
     linear_trigger_monitor: LinearTriggerMonitorConfig = Field(default_factory=LinearTriggerMonitorConfig)
+    agent_restart: AgentRestartConfig = Field(default_factory=AgentRestartConfig)
 
     @field_validator("readiness_self_fix_max_lines")
     @classmethod

@@ -36,6 +36,7 @@ from kasmos.supervisor.config import DaemonConfig, load_daemon_config
 from kasmos.supervisor.daemon_ops import OPS as DAEMON_OPS
 from kasmos.supervisor.errors import ErrorCode, KasError, Unavailable
 from kasmos.supervisor.errors import Timeout as TimeoutError_
+from kasmos.supervisor.instances import Instances
 from kasmos.supervisor.paths import daemon_config_path
 from kasmos.supervisor.protocol import (
     Event,
@@ -51,7 +52,16 @@ from kasmos.supervisor.protocol import (
 )
 from kasmos.supervisor.runtime import DaemonLock, Runtime, remove_if_ours, write_pid_file
 from kasmos.supervisor.scheduler import Scheduler, SettingsCache
-from kasmos.supervisor.worker_table import HEARTBEAT_S, STOP_ORDER, STORE, Pending, Slot, WorkerTable
+from kasmos.supervisor.worker_table import (
+    GIT,
+    HEARTBEAT_S,
+    SCANNER,
+    STOP_ORDER,
+    STORE,
+    Pending,
+    Slot,
+    WorkerTable,
+)
 from kasmos.workers.store import timefmt
 
 log = logging.getLogger("kasmos.supervisor")
@@ -104,6 +114,8 @@ class Daemon:
         )
         self.scheduler = Scheduler(self._send_internal, self.settings.get)
         self.bad = _BadFrames()
+        self.instances = Instances(self)
+        self._retired: list[str] = []
         self._ids = itertools.count(1)
         self._signals: list[int] = []
         self.stopping = False
@@ -149,8 +161,8 @@ class Daemon:
         self.poller.register(wake_r.fileno(), zmq.POLLIN)  # pyzmq reports plain fds by number
         self.wake = wake_r
         try:
-            self.table.add(STORE)
-            self.table.start(self.table.slots["store"], time.monotonic())
+            for spec in (STORE, GIT, SCANNER):
+                self.table.start(self.table.add(spec), time.monotonic())
             log.info("kasmos daemon %s started (pid %d, epoch %s)", __version__, self.pid, self.epoch)
             self._loop()
         finally:
@@ -189,7 +201,11 @@ class Daemon:
     def _store_running(self) -> None:
         """Boot recovery (again after every store restart), then open ctl.sock if not yet open."""
         self._register_config_repos()
-        self.scheduler.boot(self._bind_ctl)
+        self.scheduler.boot(self._booted)
+
+    def _booted(self) -> None:
+        self.instances.recover()  # session workers re-adopt live agents while ctl.sock opens
+        self._bind_ctl()
 
     def _register_config_repos(self) -> None:
         for path in [*self.config.repos, *self.extra_repos]:
@@ -227,6 +243,10 @@ class Daemon:
             for slot in self.table.reap(now):
                 self._fail_inflight(slot, "exited")
             self.table.check(now)
+            while self._retired:
+                retired = self.table.slots.get(self._retired.pop())
+                if retired is not None and retired.proc is None and retired.state is ps.State.STOPPED:
+                    del self.table.slots[retired.spec.name]
             self._expire(now)
             if now >= self._next_beat:
                 self._heartbeat()
@@ -273,6 +293,8 @@ class Daemon:
             if slot is not None:
                 slot.last_heard = time.monotonic()
                 self._relay_event(rest[3])
+                if slot.spec.kind == "session":
+                    self._record_instance(rest[3])
                 return
         try:
             verb, envelope = decode_worker(rest)
@@ -313,6 +335,24 @@ class Daemon:
             with contextlib.suppress(zmq.ZMQError):
                 self.events.send_multipart([kind.encode(), body], zmq.NOBLOCK)
 
+    def _record_instance(self, body: bytes) -> None:
+        """A session worker's event may carry instance fields to store (``data.record``)."""
+        try:
+            record = json.loads(body).get("data", {}).get("record")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(record, dict) and record.get("id"):
+
+            def stored(reply: Reply) -> None:
+                if not reply.ok and reply.error is not None:
+                    log.error("cannot record instance %s: %s", record.get("id"), reply.error.message)
+
+            self._send_internal("instance.record", record, stored)
+
+    def retire_slot(self, name: str) -> None:
+        """Forget a stopped session worker's slot (after the loop is done iterating the table)."""
+        self._retired.append(name)
+
     def _send_worker(self, identity: bytes, frames: list[bytes]) -> bool:
         try:
             self.work.send_multipart([identity, *frames], zmq.NOBLOCK)
@@ -343,7 +383,9 @@ class Daemon:
         )
         if change.state is not ps.State.RUNNING:
             self._fail_inflight(slot, change.state.value)
-        elif slot.spec is STORE:
+        if slot.spec.kind == "session":
+            self.instances.worker_changed(slot, change.state)
+        elif change.state is ps.State.RUNNING and slot.spec is STORE:
             self._store_running()
         if slot.spec is STORE and change.state in (ps.State.BACKOFF, ps.State.FATAL):
             self._bind_ctl()  # a store that cannot start must not keep `kas daemon status` out
@@ -386,6 +428,14 @@ class Daemon:
         if self.stopping:
             self._reply(client, Reply.failure(request.id, Unavailable("the daemon is shutting down")))
             return
+        if self.instances.handles(request.op):
+            self.instances.run(
+                request.op,
+                request.args,
+                lambda reply: self._reply(client, reply.model_copy(update={"id": request.id})),
+                request.id,
+            )
+            return
         deadline = time.monotonic() + (
             request.deadline_ms / 1000 if request.deadline_ms else DEFAULT_DEADLINE_S
         )
@@ -398,6 +448,9 @@ class Daemon:
             error = KasError(f"no worker serves {request.op!r}", code=ErrorCode.INVALID_ARGUMENT)
             self._complete(pending, Reply.failure(request.id, error))
             return False
+        return self._forward_slot(slot, request, pending)
+
+    def _forward_slot(self, slot: Slot, request: Request, pending: Pending) -> bool:
         if slot.state is not ps.State.RUNNING or slot.identity is None:
             gave_up = slot.state in (ps.State.FATAL, ps.State.STOPPED, ps.State.EXITED)
             error = Unavailable(
@@ -427,6 +480,11 @@ class Daemon:
         pending = Pending(op, time.monotonic() + DEFAULT_DEADLINE_S, args=args, callback=callback)
         request = Request(id="internal", op=op, args=args)
         return self._forward(request, pending)
+
+    def _send_to(self, slot: Slot, op: str, args: dict[str, Any], callback: Any) -> bool:
+        """A supervisor-made request to one particular worker (an instance's session worker)."""
+        pending = Pending(op, time.monotonic() + DEFAULT_DEADLINE_S, args=args, callback=callback)
+        return self._forward_slot(slot, Request(id="internal", op=op, args=args), pending)
 
     def _complete(self, pending: Pending, reply: Reply) -> None:
         if pending.callback is not None:

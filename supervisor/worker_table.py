@@ -48,6 +48,18 @@ STORE = WorkerSpec(
     kind="store",
 )
 
+GIT = WorkerSpec(
+    name="git", service="git", module="kasmos.workers.git.worker", groups=frozenset({"git"}), kind="git"
+)
+
+SCANNER = WorkerSpec(
+    name="scanner",
+    service="scanner",
+    module="kasmos.workers.orphans.worker",
+    groups=frozenset({"tmux"}),
+    kind="scanner",
+)
+
 
 @dataclass
 class Pending:

@@ -63,10 +63,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
     monkeypatch.delenv("KASMOS_FAULT", raising=False)
+    monkeypatch.delenv("TMUX", raising=False)
+    socket = f"kt{run_dir.name[2:]}"  # a private tmux server per test, never the user's
+    monkeypatch.setenv("KASMOS_TMUX_SOCKET", socket)
     try:
         yield dict(os.environ)
     finally:
         left = kill_processes_of(run_dir)
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
         shutil.rmtree(run_dir, ignore_errors=True)
         assert not left, f"processes left running: {left}"
 
@@ -89,6 +93,20 @@ def kill_processes_of(run_dir: Path) -> list[str]:
             proc.kill()
     psutil.wait_procs(left, timeout=5)
     return described
+
+
+FAKE_AGENT = Path(__file__).parent / "fakes" / "fake_agent.py"
+
+
+@pytest.fixture
+def fake_claude(tmp_path: Path) -> str:
+    """A program named ``claude`` that runs the fake agent (so claude's launch line and patterns apply)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    program = bindir / "claude"
+    program.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_AGENT} "$@"\n')
+    program.chmod(0o755)
+    return str(program)
 
 
 @pytest.fixture

@@ -8,6 +8,11 @@ so a worker may serve them in one transaction (group commit). It sends ``HB`` ev
 on its own when the supervisor is gone: its parent pid changed, or nothing was heard for
 ``liveness`` intervals. ``BYE`` from the supervisor or SIGTERM ends it gracefully (a transaction in
 progress rolls back).
+
+A worker with more to watch than requests (an agent's pidfd, a tmux control client, finished git
+jobs) passes :class:`Hooks`: extra file descriptors polled with the socket, and a timer. Hooks and
+handlers return ``(reply or None, events)`` pairs: a ``None`` reply sends only the events, so replies
+may come later than their request (a git job on a thread) and events may come unasked.
 """
 
 from __future__ import annotations
@@ -39,6 +44,26 @@ LIVENESS = 3
 BATCH = 64
 
 
+Outgoing = list[tuple[Reply | None, list[Event]]]
+
+
+class Hooks:
+    """What a worker watches besides ``work.sock``. The default watches nothing."""
+
+    def fds(self) -> list[int]:
+        return []
+
+    def on_fd(self, fd: int) -> Outgoing:
+        return []
+
+    def next_due(self) -> float:
+        """``time.monotonic()`` value at which :meth:`tick` wants to run (inf: never)."""
+        return float("inf")
+
+    def tick(self, now: float) -> Outgoing:
+        return []
+
+
 class _Stop(Exception):
     pass
 
@@ -53,7 +78,8 @@ def serve(
     endpoint: str,
     epoch: str,
     ops: list[str],
-    handle: Callable[[list[Request]], list[tuple[Reply, list[Event]]]],
+    handle: Callable[[list[Request]], Outgoing],
+    hooks: Hooks | None = None,
 ) -> int:
     """Serve until the supervisor says BYE, disappears, or SIGTERM. Returns the exit status."""
     signal.signal(signal.SIGTERM, _on_term)
@@ -70,8 +96,31 @@ def serve(
         )
         now = time.monotonic()
         heard, next_beat = now, now + HEARTBEAT_S
+        hooks = hooks or Hooks()
+        watched: tuple[int, ...] = ()
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+
+        def send(out: Outgoing) -> None:
+            for reply, events in out:
+                if reply is not None:
+                    sock.send_multipart(encode_worker("REP", reply))
+                for event in events:
+                    sock.send_multipart(encode_worker("EVT", event))
+
         while True:
-            if sock.poll(max(0.0, next_beat - time.monotonic()) * 1000):
+            fds = tuple(hooks.fds())
+            if fds != watched:
+                for fd in watched:
+                    poller.unregister(fd)
+                for fd in fds:
+                    poller.register(fd, zmq.POLLIN)
+                watched = fds
+            wait = min(next_beat, hooks.next_due()) - time.monotonic()
+            for ready, _ in poller.poll(max(0.0, wait) * 1000):
+                if ready is not sock:
+                    send(hooks.on_fd(ready))
+                    continue
                 frames = sock.recv_multipart()
                 heard = time.monotonic()
                 try:
@@ -81,13 +130,11 @@ def serve(
                     continue
                 if verb == "BYE":
                     reason = "asked to stop"
-                    break
+                    raise _Stop(reason)
                 if verb == "REQ" and isinstance(envelope, Request):
-                    batch = [envelope, *_more_requests(sock, name)]
-                    for reply, events in handle(batch):
-                        sock.send_multipart(encode_worker("REP", reply))
-                        for event in events:
-                            sock.send_multipart(encode_worker("EVT", event))
+                    send(handle([envelope, *_more_requests(sock, name)]))
+            if time.monotonic() >= hooks.next_due():
+                send(hooks.tick(time.monotonic()))
             now = time.monotonic()
             if now >= next_beat:
                 sock.send_multipart(encode_worker("HB"))

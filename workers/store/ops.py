@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from kasmos.supervisor.errors import InvalidArgument
 from kasmos.supervisor.ops import Args, NoArgs, OpTable
 from kasmos.supervisor.paths import Repo
 from kasmos.supervisor.protocol import Event
-from kasmos.workers.store import audit, outbox, repos, sentinels, signals, tasks, timefmt
+from kasmos.workers.store import audit, instances, outbox, repos, sentinels, signals, tasks, timefmt
 from kasmos.workers.store.db import Store
 from kasmos.workers.store.names import strip_md
 from kasmos.workers.store.owner import current_owner
@@ -320,30 +320,93 @@ def repo_list(ctx: StoreContext, args: NoArgs) -> list[dict[str, Any]]:
 
 class InstanceListArgs(Args):
     project: str | None = None
+    repo: str | None = None
     status: str | None = None
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """An instance as commands show it."""
+    return {
+        "title": record["title"],
+        "status": record["status"],
+        "branch": record["branch"],
+        "program": record["program"],
+        "task": record["task_file"],
+        "role": record["role"],
+        "mode": record["execution_mode"],
+        "worktree": record["worktree_path"],
+        "session": record["tmux_session"],
+        "pid": record["pid"],
+        "restarts": record["restart_count"],
+        "last_exit_code": record["last_exit_code"],
+        "created_at": record["created_at"],
+        "id": record["id"],
+        "project": record["project"],
+    }
 
 
 @OPS.op("instance.list", InstanceListArgs)
 def instance_list(ctx: StoreContext, args: InstanceListArgs) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT id, title, project, task_file, role, program, execution_mode, status, created_at "
-        "FROM instances"
-    )
-    where, params = [], []
-    if args.project:
-        where.append("project = ?")
-        params.append(args.project)
-    if args.status:
-        where.append("status = ?")
-        params.append(args.status)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    keys = ("id", "title", "project", "task", "role", "program", "mode", "status", "created_at")
+    project = ctx.project(args.repo) if args.repo else args.project
     with ctx.store.read():
-        return [
-            dict(zip(keys, row, strict=True))
-            for row in ctx.store.execute(sql + " ORDER BY title", tuple(params))
-        ]
+        return [public(r) for r in instances.listing(ctx.store, project, args.status)]
+
+
+class InstanceCreateArgs(RepoArgs):
+    title: str = Field(min_length=1, max_length=200)
+    program: str = Field(min_length=1, max_length=4096)
+    task_file: str = ""
+    role: str = ""
+    branch: str = Field(min_length=1, max_length=255)
+    worktree_path: str = ""
+    tmux_session: str = Field(min_length=1, max_length=512)
+    tmux_socket: str = ""
+    status: str = "starting"
+
+
+@OPS.op("instance.create", InstanceCreateArgs, mutating=True)
+def instance_create(ctx: StoreContext, args: InstanceCreateArgs) -> dict[str, Any]:
+    project = ctx.project(args.repo)
+    fields = args.model_dump()
+    fields.update(project=project, repo_path=args.repo)
+    return instances.create(ctx.store, fields)
+
+
+class InstanceFindArgs(RepoArgs):
+    title: str = Field(min_length=1, max_length=200)
+
+
+@OPS.op("instance.get", InstanceFindArgs)
+def instance_get(ctx: StoreContext, args: InstanceFindArgs) -> dict[str, Any]:
+    project = ctx.project(args.repo)
+    with ctx.store.read():
+        return instances.find(ctx.store, project, args.title)
+
+
+class InstanceRecordArgs(Args):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1, max_length=64)
+
+
+@OPS.op("instance.record", InstanceRecordArgs, mutating=True)
+def instance_record(ctx: StoreContext, args: InstanceRecordArgs) -> dict[str, Any]:
+    return instances.update(ctx.store, args.id, dict(args.model_extra or {}))
+
+
+class InstanceIdArgs(Args):
+    id: str = Field(min_length=1, max_length=64)
+
+
+@OPS.op("instance.delete", InstanceIdArgs, mutating=True)
+def instance_delete(ctx: StoreContext, args: InstanceIdArgs) -> dict[str, Any]:
+    instances.delete(ctx.store, args.id)
+    return {"deleted": args.id}
+
+
+@OPS.op("instance.live", NoArgs)
+def instance_live(ctx: StoreContext, args: NoArgs) -> list[dict[str, Any]]:
+    with ctx.store.read():
+        return instances.live(ctx.store)
 
 
 # -- idempotency ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _T = "TEXT NOT NULL DEFAULT ''"
 _I = "INTEGER NOT NULL DEFAULT 0"
@@ -131,6 +131,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("worktree_path", _T),
         ("branch", _T),
         ("tmux_session", _T),
+        ("tmux_socket", _T),
+        ("repo_path", _T),
         ("pid", _I),
         ("pid_started_at", "REAL NOT NULL DEFAULT 0"),
         ("resume_id", _T),
