@@ -31,7 +31,7 @@ log = logging.getLogger("kasmos.session")
 
 CAPTURE_EVERY_S = 0.25
 START_WAIT_S = 2.0
-PANE_FORMAT = "#{session_id}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}"
+PANE_FORMAT = "#{session_id}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}"
 
 
 class AgentSession:
@@ -165,10 +165,12 @@ class AgentSession:
         if self.control is None or self.control.closed:
             self._close_control()
             self.control = ControlClient(self.tmux, self.session_id)
-        self._watch(int(row[2] or 0), dead=row[3] == "1", status=row[4])
+        self._watch(row)
 
-    def _watch(self, pid: int, dead: bool, status: str) -> None:
+    def _watch(self, row: list[str]) -> None:
+        """Watch the pane of a ``PANE_FORMAT`` row: a pidfd on its process, or its death if dead."""
         self._close_pidfd()
+        pid, dead, status, signum = int(row[2] or 0), row[3] == "1", row[4], row[5]
         self.pane_pid = pid
         if not dead:
             try:
@@ -177,7 +179,8 @@ class AgentSession:
                 dead = True
         self.capture_at = time.monotonic()
         if dead:
-            self._pane_exited(int(status) if status.lstrip("-").isdigit() else None)
+            code = int(status) if status.lstrip("-").isdigit() else None
+            self._pane_exited(code, int(signum) if signum.isdigit() else None)
 
     # -- watching ----------------------------------------------------------------------------------
 
@@ -190,14 +193,7 @@ class AgentSession:
     def on_fd(self, fd: int) -> None:
         if fd == self.pidfd:
             self._close_pidfd()
-            try:
-                out = self._ctl(
-                    f"display-message -p -t {self.pane_id} '#{{pane_dead}}\t#{{pane_dead_status}}'"
-                )
-                status = out[0].split("\t")[1] if out else ""
-            except KasError:
-                status = ""
-            self._pane_exited(int(status) if status.lstrip("-").isdigit() else None)
+            self._pane_exited(*self._dead_status())
         elif self.control is not None and fd == self.control.fileno():
             self.control.pump()
             if self.control.activity:
@@ -205,6 +201,23 @@ class AgentSession:
                 self.capture_at = min(self.capture_at, time.monotonic() + CAPTURE_EVERY_S)
             if self.control.closed:
                 self._session_gone()
+
+    def _dead_status(self) -> tuple[int | None, int | None]:
+        """The dead pane's (exit status, signal). tmux closes the pane before it reaps the process, so
+        ask until one of the two is known (a few ms after the pidfd fires; at most ~100 ms)."""
+        fmt = f"display-message -p -t {self.pane_id} '#{{pane_dead_status}}\t#{{pane_dead_signal}}'"
+        for _ in range(100):
+            try:
+                out = self._ctl(fmt)
+            except KasError:
+                break
+            status, _, signum = (out[0] if out else "").partition("\t")
+            if status.lstrip("-").isdigit():
+                return int(status), None
+            if signum.isdigit():
+                return None, int(signum)
+            time.sleep(0.001)
+        return None, None
 
     def next_due(self) -> float:
         return min(self.relaunch_at, self.capture_at)
@@ -242,7 +255,7 @@ class AgentSession:
 
     # -- death ---------------------------------------------------------------------------------------
 
-    def _pane_exited(self, exit_code: int | None) -> None:
+    def _pane_exited(self, exit_code: int | None, signum: int | None = None) -> None:
         now = time.monotonic()
         if self.stopping:
             self._set_status("stopped", pid=0, exited_at=timefmt.now(), last_exit_code=exit_code)
@@ -254,7 +267,7 @@ class AgentSession:
             kind,
             {"last_exit_code": exit_code, "exited_at": timefmt.now(), "pid": 0},
             exit_code=exit_code,
-            signal=exit_code is None,
+            signal=signum,
             relaunch=decision.relaunch,
             relaunch_in=decision.delay_s if decision.relaunch else None,
             reason=decision.reason,
@@ -299,7 +312,7 @@ class AgentSession:
             return
         self.detector = detect.Debouncer(self.kind)
         self._set_status("starting", restart_count=len(self.restarts), started_at=timefmt.now())
-        self._watch(int(row[2] or 0), dead=row[3] == "1", status=row[4])
+        self._watch(row)
         self.emit("agent.relaunched", {"pid": self.pane_pid}, restarts=len(self.restarts), pid=self.pane_pid)
 
     def _session_gone(self) -> None:
