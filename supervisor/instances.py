@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from kasmos.supervisor import process_state as ps
-from kasmos.supervisor.errors import Conflict, InvalidArgument, Unavailable
+from kasmos.supervisor.errors import Conflict, InvalidArgument, KasError, Unavailable
 from kasmos.supervisor.flows import Call, Driver, Flow, Launch, Step
 from kasmos.supervisor.ops import Args, OpTable
 from kasmos.supervisor.protocol import Reply
@@ -70,10 +70,7 @@ class Instances:
     def run(self, op: str, args: dict[str, Any], done: Any, request_id: str) -> None:
         try:
             spec, parsed = FLOWS.parse(op, args)
-        except Exception as exc:
-            from kasmos.supervisor.errors import KasError
-
-            assert isinstance(exc, KasError)
+        except KasError as exc:
             done(Reply.failure(request_id, exc))
             return
         self.driver.run(spec.handler(self, parsed), done, request_id)

@@ -26,7 +26,7 @@ def test_start_status_stop(kas, repo: Path, daemon) -> None:
     assert retry_until(lambda: f"  - proj ({repo})" in kas("daemon", "status").stdout, timeout=5)
     info = json.loads(kas("daemon", "status", "--json").stdout)
     assert info["pid"] == pid and info["version"] and info["uptime_s"] >= 0
-    assert [w["name"] for w in info["workers"]] == ["store"]
+    assert [w["name"] for w in info["workers"]] == ["store", "git", "scanner"]
     again = kas("daemon", "start")
     assert again.returncode == 5
     assert again.stderr.strip() == (

@@ -240,3 +240,34 @@ def test_commands_that_need_the_daemon_say_so(kas, fake_claude: str) -> None:
     assert result.stderr.startswith("error: the kasmos daemon is not running (`kas instance start` needs it)")
     assert kas("instance", "list").stdout == "no instances\n"
     assert kas("tmux", "list").stdout == "no orphan tmux sessions found\n"
+
+
+def test_attach_execs_tmux_without_the_daemon(kas, daemon, repo: Path, fake_claude: str) -> None:
+    import pty
+    import select
+
+    start(kas, "attached", fake_claude)
+    wait_status(kas, "attached", "idle")
+    assert kas("daemon", "stop").returncode == 0  # attach needs only the store and tmux
+    from tests.conftest import KAS
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child becomes `kas instance attach`, then tmux itself
+        os.chdir(repo)
+        os.environ["TERM"] = "xterm"
+        os.execv(str(KAS), [str(KAS), "instance", "attach", "attach"])
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"fake agent" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += os.read(fd, 65536)
+    assert b"fake agent" in seen, seen[-500:]
+    attached = tmux("list-clients", "-F", "#{client_session}").stdout.split()
+    assert attached == ["kas_attached"]
+    os.write(fd, b"\x02d")  # C-b d: detach
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pane_pid("kas_attached")  # detaching leaves the agent running
+    paused = kas("instance", "attach", "nobody")
+    assert paused.returncode == 3 and paused.stderr.startswith("error: instance not found: nobody")

@@ -9,7 +9,6 @@ import contextlib
 import os
 import queue
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from kasmos.supervisor.protocol import Reply, Request
@@ -23,7 +22,6 @@ class RepoLanes(shell.Hooks):
         self.done: queue.SimpleQueue[Reply] = queue.SimpleQueue()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
-        self.lock = threading.Lock()
 
     def submit(self, request: Request) -> None:
         key = serial_key(request.op, request.args)

@@ -30,6 +30,7 @@ from kasmos.workers.store import timefmt
 log = logging.getLogger("kasmos.session")
 
 CAPTURE_EVERY_S = 0.25
+REAP_WAIT_S = 2.0
 START_WAIT_S = 2.0
 PANE_FORMAT = "#{session_id}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}"
 
@@ -204,9 +205,12 @@ class AgentSession:
 
     def _dead_status(self) -> tuple[int | None, int | None]:
         """The dead pane's (exit status, signal). tmux closes the pane before it reaps the process, so
-        ask until one of the two is known (a few ms after the pidfd fires; at most ~100 ms)."""
+        ask until one of the two is known: a few ms after the pidfd fires, longer on a loaded machine
+        (at most ``REAP_WAIT_S``)."""
         fmt = f"display-message -p -t {self.pane_id} '#{{pane_dead_status}}\t#{{pane_dead_signal}}'"
-        for _ in range(100):
+        deadline = time.monotonic() + REAP_WAIT_S
+        pause = 0.001
+        while True:
             try:
                 out = self._ctl(fmt)
             except KasError:
@@ -216,7 +220,11 @@ class AgentSession:
                 return int(status), None
             if signum.isdigit():
                 return None, int(signum)
-            time.sleep(0.001)
+            if time.monotonic() >= deadline:
+                log.warning("%s: tmux reported no exit status within %.1fs", self.spec.title, REAP_WAIT_S)
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
         return None, None
 
     def next_due(self) -> float:
@@ -318,6 +326,7 @@ class AgentSession:
     def _session_gone(self) -> None:
         """The whole session vanished (killed from outside, or the tmux server died)."""
         self._close_control()
+        self.relaunch_at = float("inf")
         if self.pidfd >= 0 or self.status not in ("exited", "crashed", "stopped", "lost"):
             self._close_pidfd()
             if self.stopping:
