@@ -56,7 +56,7 @@ class Bench:
         (self.root / "run").mkdir(mode=0o700)
         config = home / ".config" / "kasmos"
         config.mkdir(parents=True)
-        (config / "daemon.toml").write_text("[agent_restart]\nmax_restarts = 1000\nbackoff_sec = 0.05\n")
+        (config / "daemon.toml").write_text("[agent_restart]\nmax_restarts = 1000\nbackoff_sec = 0\n")
         self.repo = self.root / "repo"
         self.repo.mkdir()
         who = {

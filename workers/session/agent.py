@@ -35,6 +35,23 @@ START_WAIT_S = 2.0
 PANE_FORMAT = "#{session_id}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}"
 
 
+def zombie_status(pid: int) -> tuple[int | None, int | None] | None:
+    """(exit status, signal) of a process that has exited but is not reaped yet, from
+    ``/proc/<pid>/stat`` (field 52, the wait status): known the moment the pidfd fires, before tmux
+    reaps it. None once it is reaped (then tmux knows)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if not fields or fields[0] not in (b"Z", b"X") or len(fields) < 50:
+        return None
+    status = int(fields[49])
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    return os.WEXITSTATUS(status), None
+
+
 class AgentSession:
     def __init__(self, spec: launch.LaunchSpec, restart: policy.RestartPolicy, tmux: Tmux | None = None):
         self.spec = spec
@@ -193,8 +210,10 @@ class AgentSession:
 
     def on_fd(self, fd: int) -> None:
         if fd == self.pidfd:
+            pid = self.pane_pid
             self._close_pidfd()
-            self._pane_exited(*self._dead_status())
+            known = zombie_status(pid)
+            self._pane_exited(*(known if known is not None else self._dead_status()))
         elif self.control is not None and fd == self.control.fileno():
             self.control.pump()
             if self.control.activity:

@@ -1,9 +1,10 @@
 """The agent restart policy. Pure: no I/O.
 
 ``on-crash`` (default): an agent that dies with a non-zero status or a signal is relaunched in the same
-worktree with the program's resume option, after ``backoff_s * 2**n`` seconds, at most ``max_restarts``
-times within ``window_s``; past that it is marked ``crashed``. ``always`` also relaunches an agent that
-exited with status 0; ``never`` only records the exit.
+worktree with the program's resume option, after ``backoff_s * 2**n`` seconds (at most
+``MAX_DELAY_S``), at most ``max_restarts`` times within ``window_s``; past that it is marked
+``crashed``. ``always`` also relaunches an agent that exited with status 0; ``never`` only records
+the exit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+MAX_DELAY_S = 60.0
 
 
 class RestartPolicy(BaseModel):
@@ -45,5 +48,5 @@ def decide(policy: RestartPolicy, exit_code: int | None, restarts: list[float], 
             status="crashed",
             reason=f"{len(recent)} restarts within {policy.window_s:g}s (limit {policy.max_restarts})",
         )
-    delay = policy.backoff_s * (2 ** len(recent))
+    delay = min(MAX_DELAY_S, policy.backoff_s * (2 ** len(recent)))
     return Decision(relaunch=True, delay_s=delay, status="restarting", reason=f"restart {len(recent) + 1}")
