@@ -54,26 +54,21 @@ class Driver:
 
     def __init__(self, perform: Callable[[Step, Callable[[Reply], None]], None]) -> None:
         self.perform = perform
-        self.running = 0
 
     def run(self, flow: Flow, done: Done, request_id: str = "") -> None:
-        self.running += 1
         self._advance(flow, done, request_id, None, None)
 
     def _advance(self, flow: Flow, done: Done, rid: str, value: Any, error: KasError | None) -> None:
         try:
             step = flow.throw(error) if error is not None else flow.send(value)
         except StopIteration as stop:
-            self.running -= 1
             done(Reply.success(rid, stop.value))
             return
         except KasError as exc:
-            self.running -= 1
             done(Reply.failure(rid, exc))
             return
         except Exception as exc:  # a bug in a flow must not take the supervisor down
             log.exception("flow failed")
-            self.running -= 1
             done(Reply.failure(rid, KasError(f"internal error: {type(exc).__name__}: {exc}")))
             return
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ from kasmos.supervisor.ops import Args, OpTable
 from kasmos.supervisor.protocol import Reply
 from kasmos.supervisor.worker_table import Slot, WorkerSpec
 from kasmos.workers.git import naming
+from kasmos.workers.git.repo import describe_dirt
+from kasmos.workers.session.tmux import socket_setting
 
 if TYPE_CHECKING:
     from kasmos.supervisor.daemon import Daemon
@@ -135,8 +138,7 @@ class Instances:
         elif state is ps.State.FATAL:
             self._answer(session, Reply.failure("", Unavailable(f"session worker {slot.spec.name} is fatal")))
         elif state is ps.State.STOPPED and session.retiring:
-            self.sessions.pop(slot.spec.name, None)
-            self.daemon.retire_slot(slot.spec.name)
+            self._forget(slot.spec.name)
 
     def _launch(self, slot: Slot, session: SessionSlot) -> None:
         launch = session.launch
@@ -188,8 +190,11 @@ class Instances:
         if slot is not None:
             self.daemon.table.stop(slot, time.monotonic())
             if slot.proc is None and slot.state is ps.State.STOPPED:
-                self.sessions.pop(name, None)
-                self.daemon.retire_slot(name)
+                self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        self.sessions.pop(name, None)
+        self.daemon.retire_slot(name)
 
     def slot_of(self, record: dict[str, Any]) -> str:
         name = session_spec(record["id"]).name
@@ -221,26 +226,20 @@ class StartArgs(TitleArgs):
     skip_permissions: bool = False
 
 
-def _nanos() -> int:
-    return time.time_ns()
-
-
 @FLOWS.op("instance.start", StartArgs, mutating=True)
 def start(ctx: Instances, a: StartArgs) -> Flow:
     naming.check_title(a.title)
     session = naming.session_name(a.title)
     if a.branch:
         branch = naming.check_branch(a.branch)
-        relative = naming.adhoc_worktree_name(branch, _nanos())
+        relative = naming.adhoc_worktree_name(branch, time.time_ns())
     elif a.task:
         branch = naming.task_branch(a.task)
         relative = naming.task_worktree_name(branch)
     else:
         branch = naming.adhoc_branch(a.branch_prefix, a.title)
-        relative = naming.adhoc_worktree_name(branch, _nanos())
+        relative = naming.adhoc_worktree_name(branch, time.time_ns())
     path = naming.worktree_inside(a.repo, relative)
-    from kasmos.workers.session.tmux import socket_setting
-
     record = yield Call(
         "instance.create",
         {"repo": a.repo, "title": a.title, "program": a.program, "task_file": a.task, "branch": branch,
@@ -297,8 +296,6 @@ def _take_down(ctx: Instances, a: PauseArgs, status: str) -> Flow:
     if path and not a.force:
         dirt = (yield Call("git.dirty", {"path": path}))["dirty"]
         if dirt:
-            from kasmos.workers.git.repo import describe_dirt
-
             raise Conflict(
                 f"cannot {'kill' if status == 'killed' else 'pause'} instance: worktree has uncommitted "
                 f"changes ({describe_dirt(dirt)})",
@@ -312,8 +309,6 @@ def _take_down(ctx: Instances, a: PauseArgs, status: str) -> Flow:
 
 
 def _managed_worktree(record: dict[str, Any]) -> bool:
-    import os.path
-
     path, root = record["worktree_path"], record["repo_path"]
     return bool(path and root) and os.path.normpath(path).startswith(os.path.join(root, ".worktrees") + "/")
 
@@ -395,12 +390,6 @@ def answer(ctx: Instances, a: AnswerArgs) -> Flow:
     return {"title": record["title"], **out}
 
 
-@FLOWS.op("instance.describe", TitleArgs)
-def describe(ctx: Instances, a: TitleArgs) -> Flow:
-    record = yield Call("instance.get", {"repo": a.repo, "title": a.title})
-    return (yield Call("session.describe", {}, slot=ctx.slot_of(record)))
-
-
 class AdoptArgs(RepoArgs):
     session: str = Field(min_length=1, max_length=512)
     title: str = Field(min_length=1, max_length=200)
@@ -413,8 +402,6 @@ def adopt(ctx: Instances, a: AdoptArgs) -> Flow:
     where = yield Call("git.inspect", {"path": info["path"]})
     if not where["root"]:
         raise InvalidArgument(f"session {a.session} does not run in a git repository ({info['path']})")
-    from kasmos.workers.session.tmux import socket_setting
-
     program = info["command"] or "unknown"
     record = yield Call(
         "instance.create",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import time
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,6 @@ class AgentSession:
         deadline = time.monotonic() + seconds
         assert self.control is not None
         while self.control.activity == 0 and time.monotonic() < deadline and not self.control.closed:
-            import select
-
             select.select([self.control.fileno()], [], [], 0.05)
             self.control.pump()
 
@@ -270,7 +269,7 @@ class AgentSession:
                 self.tmux.send_keys(self.pane_id, "Enter")
             self.capture_at = now + CAPTURE_EVERY_S
             return
-        if status != self.status and status in detect.STATUSES:
+        if status != self.status:
             self._set_status(status)
         if status != "idle" or self.detector.settle_at() > now:
             self.capture_at = max(self.detector.settle_at(), now + CAPTURE_EVERY_S)
@@ -375,9 +374,6 @@ class AgentSession:
 
     def send(self, text: str, enter: bool) -> None:
         self.tmux.send_text(self._live_target(), text, enter=enter)
-
-    def keys(self, keys: list[str]) -> None:
-        self.tmux.send_keys(self._live_target(), *keys)
 
     def capture(self, start: str | None, end: str | None) -> str:
         args = ["capture-pane", "-p", "-J", "-t", self._live_target()]

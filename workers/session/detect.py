@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
 
@@ -46,8 +46,6 @@ ANSWERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "amp": (("y",), ("n",)),
     "other": (("y", "Enter"), ("n", "Enter")),
 }
-
-STATUSES = ("starting", "idle", "busy", "waiting", "exited", "crashed")
 
 
 def strip_ansi(text: str) -> str:
@@ -87,7 +85,6 @@ class Debouncer:
     _last_reading: str = ""
     _last_hash: str = ""
     _changed_at: float = 0.0
-    history: list[str] = field(default_factory=list)
 
     def observe(self, screen: str, now: float) -> tuple[str, bool]:
         """Feed one capture; returns (status, whether a trust dialog wants Enter)."""
@@ -112,9 +109,7 @@ class Debouncer:
         return self.status, False
 
     def _set(self, status: str) -> None:
-        if status != self.status:
-            self.status = status
-            self.history.append(status)
+        self.status = status
 
     def settle_at(self) -> float:
         """When a reading should be taken again so a quiet screen can become ``idle``."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
@@ -57,7 +57,6 @@ class Launch:
     log_path: str
     prompt_file: tuple[str, str] | None = None  # (path, text) to write before launching
     type_prompt: str = ""  # to send with send-keys once the program is up
-    argv: list[str] = field(default_factory=list)
 
 
 def program_kind(program: str) -> str:
@@ -153,7 +152,6 @@ def build(spec: LaunchSpec, resume: bool = False) -> Launch:
         launch.prompt_file = None
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in launch.env.items())
     launch.command = f"exec env {assignments} {' '.join(args)} 2>> {shlex.quote(log_path)}"
-    launch.argv = argv
     return launch
 
 

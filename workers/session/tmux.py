@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import time
 from dataclasses import dataclass
@@ -165,8 +166,6 @@ class ControlClient:
 
     def _read(self, block: float) -> bool:
         """Read what is there (waiting up to ``block`` s for something); False on EOF."""
-        import select
-
         if block and not select.select([self.fileno()], [], [], block)[0]:
             return True
         assert self.proc.stdout is not None

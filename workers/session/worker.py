@@ -59,11 +59,6 @@ def session_launch(ctx: SessionContext, args: LaunchArgs) -> dict[str, Any]:
     return result
 
 
-@OPS.op("session.describe", NoArgs)
-def session_describe(ctx: SessionContext, args: NoArgs) -> dict[str, Any]:
-    return ctx.live().describe()
-
-
 class SendArgs(Args):
     text: str = Field(max_length=1_000_000)
     enter: bool = True
@@ -73,16 +68,6 @@ class SendArgs(Args):
 def session_send(ctx: SessionContext, args: SendArgs) -> dict[str, Any]:
     ctx.live().send(args.text, args.enter)
     return {"sent": len(args.text)}
-
-
-class KeysArgs(Args):
-    keys: list[str] = Field(min_length=1, max_length=64)
-
-
-@OPS.op("session.keys", KeysArgs)
-def session_keys(ctx: SessionContext, args: KeysArgs) -> dict[str, Any]:
-    ctx.live().keys(args.keys)
-    return {"sent": args.keys}
 
 
 class CaptureArgs(Args):
