@@ -190,14 +190,27 @@ class Daemon:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def daemon(kas, env: dict[str, str]) -> Iterator[Daemon]:
+def daemon(kas, env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[Daemon]:
     result = kas("daemon", "start")
     assert result.returncode == 0, result.stderr
     handle = Daemon(Path(env["XDG_RUNTIME_DIR"]))
     try:
         yield handle
     finally:
+        if request.node.stash.get(CALL_FAILED, False):
+            sys.stderr.write(f"--- daemon.log (tail) ---\n{handle.log()[-6000:]}\n")
         if handle.pid:
             stopped = kas("daemon", "stop")
             assert stopped.returncode == 0, stopped.stderr

@@ -124,7 +124,9 @@ def test_restart_limit_marks_crashed(kas, daemon, env, fake_claude: str) -> None
         assert "1 restarts within 600s" in gave_up["data"]["reason"]
         record = wait_status(kas, "flaky", "crashed")
         assert record["last_exit_code"] == 4
-        screen = kas("instance", "capture", "flaky").stdout  # the dead pane stays readable
+        captured = kas("instance", "capture", "flaky")  # the dead pane stays readable
+        assert captured.returncode == 0, captured.stderr
+        screen = captured.stdout
         assert "resumed previous conversation" in screen, screen
     finally:
         events.close()

@@ -173,6 +173,8 @@ class ControlClient:
             chunk = self.proc.stdout.read(65536)
         except BlockingIOError:
             return True
+        if chunk is None:  # nothing there after all (someone else read it): not EOF
+            return True
         if not chunk:
             self.closed = True
             return False
