@@ -1,8 +1,10 @@
-"""`kas instance …` (alias `i`): agent instances in tmux.
+"""`kas instance …` (alias `i`): agent instances, in tmux or headless (sdk mode).
 
 Launching, sending, pausing and resuming need the daemon (its session workers own the agents);
 ``list``, ``status`` and ``attach`` read the store directly when it is not running. ``attach`` execs
-tmux itself, so the terminal belongs to tmux from then on.
+tmux itself, so the terminal belongs to tmux from then on; sdk-mode agents have no terminal to attach.
+A ``--role`` picks ``[agents.<role>]`` from ``.kasmos/config.toml`` (program, model, execution_mode,
+permission_default); flags override it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import typer
 from kasmos.cli import context
 from kasmos.cli.render import print_json, table
 
-app = typer.Typer(help="Run and steer agent instances (tmux).", no_args_is_help=True)
+app = typer.Typer(help="Run and steer agent instances (tmux or sdk).", no_args_is_help=True)
 
 Title = Annotated[str, typer.Argument(help="Instance title (exact, or a unique part of it).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -32,7 +34,7 @@ def list_(
     status: Annotated[str | None, typer.Option(help="Only instances with this status.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """List instances: TITLE STATUS BRANCH PROGRAM TASK."""
+    """List instances: TITLE STATUS MODE BRANCH PROGRAM TASK."""
     rows = context.repo_call("instance.list", context.repo(), status=status)
     if as_json:
         print_json(rows)
@@ -42,20 +44,36 @@ def list_(
         return
     typer.echo(
         table(
-            ["TITLE", "STATUS", "BRANCH", "PROGRAM", "TASK"],
-            [[r["title"], r["status"], r["branch"], r["program"], r["task"]] for r in rows],
+            ["TITLE", "STATUS", "MODE", "BRANCH", "PROGRAM", "TASK"],
+            [[r["title"], r["status"], r["mode"], r["branch"], r["program"], r["task"]] for r in rows],
         )
     )
 
 
-def _program(flag: str | None) -> str:
-    if flag:
-        return flag
-    from kasmos.supervisor.config import load_project_config
+def _launch_settings(
+    config: Any, role: str | None, program: str | None, mode: str | None, model: str | None, skip: bool
+) -> dict[str, Any]:
+    """Program, mode, model and permissions from the flags, then the role's profile, then defaults.
+    A disabled profile, or one without a program, falls back to ``default_program`` in tmux."""
+    from kasmos.supervisor.errors import InvalidArgument
     from kasmos.workers.session.launch import default_program
 
-    configured = load_project_config(context.repo().config_file).default_program
-    return configured or default_program()
+    profile = None
+    if role:
+        profile = config.agents.get(role)
+        if profile is None:
+            known = ", ".join(sorted(config.agents)) or "none"
+            raise InvalidArgument(f"no [agents.{role}] profile in .kasmos/config.toml (profiles: {known})")
+        if not profile.enabled or not profile.program:
+            profile = None
+    chosen = program or (profile.program if profile else "") or config.default_program or default_program()
+    return {
+        "program": chosen,
+        "execution_mode": mode or (profile.execution_mode if profile else "tmux"),
+        "model": model or (profile.model if profile else ""),
+        "skip_permissions": skip or bool(profile and profile.permission_default == "bypass"),
+        "role": role or "",
+    }
 
 
 @app.command()
@@ -68,21 +86,34 @@ def start(
     skip_permissions: Annotated[
         bool, typer.Option("--skip-permissions", help="Run the agent without permission prompts.")
     ] = False,
+    role: Annotated[str | None, typer.Option(help="Use the [agents.<role>] profile of the project.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode", help="tmux, or sdk (alias headless; claude and codex only, others run in tmux)."
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model for the agent.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Start an agent in its own worktree and tmux session."""
+    """Start an agent in its own worktree (in a tmux session, or headless in sdk mode)."""
     from kasmos.supervisor.config import load_project_config
+    from kasmos.supervisor.errors import InvalidArgument
 
+    if mode is not None and mode not in ("tmux", "sdk", "headless"):
+        raise InvalidArgument(f"unknown execution mode {mode!r}", hint="use tmux, sdk or headless")
     repository = context.repo()
-    prefix = load_project_config(repository.config_file).branch_prefix
+    config = load_project_config(repository.config_file)
+    settings = _launch_settings(config, role, program, mode, model, skip_permissions)
     result = _flow(
-        "start", "instance.start", title=title, program=_program(program), task=task or "",
-        branch=branch or "", branch_prefix=prefix, prompt=prompt or "", skip_permissions=skip_permissions,
+        "start", "instance.start", title=title, task=task or "", branch=branch or "",
+        branch_prefix=config.branch_prefix, prompt=prompt or "", **settings,
     )  # fmt: skip
     if as_json:
         print_json(result)
         return
-    typer.echo(f"started: {result['title']} (session {result['session']}, branch {result['branch']})")
+    where = f"session {result['session']}" if result["mode"] == "tmux" else "sdk mode"
+    typer.echo(f"started: {result['title']} ({where}, branch {result['branch']})")
     typer.echo(f"worktree: {result['worktree']}")
 
 
@@ -108,6 +139,13 @@ def capture(
     """Print the agent's pane."""
     result = _flow("capture", "instance.capture", title=title, start=start, end=end)
     typer.echo(result["text"], nl=False)
+
+
+@app.command()
+def interrupt(title: Title) -> None:
+    """Interrupt the agent's running turn (sdk: the protocol's interrupt; tmux: Escape / Ctrl-C)."""
+    result = _flow("interrupt", "instance.interrupt", title=title)
+    typer.echo(f"interrupted: {result['title']}")
 
 
 @app.command()
@@ -201,9 +239,11 @@ def status(as_json: AsJson = False) -> None:
 def attach(title: Title) -> None:
     """Attach this terminal to the agent's tmux session (switch-client inside tmux)."""
     from kasmos.supervisor.errors import Conflict
+    from kasmos.supervisor.instance_flows import require_tmux
     from kasmos.workers.session.tmux import socket_args
 
     record = context.repo_call("instance.get", context.repo(), title=title)
+    require_tmux(record)
     if not record["tmux_session"] or record["status"] in ("paused", "killed"):
         raise Conflict(f"instance {record['title']} is {record['status']}", hint="resume it first")
     base = ["tmux", *socket_args(record["tmux_socket"] or None)]

@@ -100,6 +100,7 @@ class KeybindsConfig(_Strict):
 class SdkConfig(_Strict):
     transcript_max_bytes: int = 4 * 1024 * 1024
     transcript_max_turns: int = 2000
+    handshake_timeout_sec: float = Field(default=45.0, gt=0)  # kasmos: no answer to the handshake → crash
 
     @field_validator("transcript_max_bytes", "transcript_max_turns")
     @classmethod

@@ -342,6 +342,7 @@ class Daemon:
         except (ValueError, AttributeError):
             return
         if isinstance(record, dict) and record.get("id"):
+            self.instances.note_record(record)
 
             def stored(reply: Reply) -> None:
                 if not reply.ok and reply.error is not None:

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     INVALID_CONFIG = "invalid_config"
     VERSION_MISMATCH = "version_mismatch"
     TIMEOUT = "timeout"
+    UNSUPPORTED = "unsupported"
 
 
 EXIT_CODES: dict[ErrorCode, int] = {
@@ -39,6 +40,7 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.INVALID_CONFIG: 9,
     ErrorCode.VERSION_MISMATCH: 10,
     ErrorCode.TIMEOUT: 75,
+    ErrorCode.UNSUPPORTED: 11,
 }
 
 RETRYABLE: frozenset[ErrorCode] = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT})
@@ -113,6 +115,12 @@ class NotInRepository(KasError):
 
 class InvalidConfig(KasError):
     code = ErrorCode.INVALID_CONFIG
+
+
+class Unsupported(KasError):
+    """The operation does not exist for this kind of thing (attach to an sdk-mode agent)."""
+
+    code = ErrorCode.UNSUPPORTED
 
 
 class Timeout(KasError):

@@ -95,7 +95,8 @@ def kill_processes_of(run_dir: Path) -> list[str]:
     return described
 
 
-FAKE_AGENT = Path(__file__).parent / "fakes" / "fake_agent.py"
+FAKES = Path(__file__).parent / "fakes"
+FAKE_AGENT = FAKES / "fake_agent.py"
 
 
 @pytest.fixture
@@ -107,6 +108,26 @@ def fake_claude(tmp_path: Path) -> str:
     program.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_AGENT} "$@"\n')
     program.chmod(0o755)
     return str(program)
+
+
+def _program(bindir: Path, name: str, script: Path) -> str:
+    bindir.mkdir(parents=True, exist_ok=True)
+    program = bindir / name
+    program.write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
+    program.chmod(0o755)
+    return str(program)
+
+
+@pytest.fixture
+def fake_codex(tmp_path: Path) -> str:
+    """A program named ``codex`` speaking ``app-server`` JSON-RPC (tests/fakes/fake_codex.py)."""
+    return _program(tmp_path / "sdk-bin", "codex", FAKES / "fake_codex.py")
+
+
+@pytest.fixture
+def fake_claude_sdk(tmp_path: Path) -> str:
+    """A program named ``claude`` speaking stream-json (tests/fakes/fake_claude_sdk.py)."""
+    return _program(tmp_path / "sdk-bin", "claude", FAKES / "fake_claude_sdk.py")
 
 
 @pytest.fixture

@@ -45,12 +45,12 @@ def test_start_send_capture_approve_pause_resume_kill(kas, daemon, repo: Path, f
     denied = kas("instance", "approve", "login")
     assert denied.returncode == 5 and "not waiting for an approval" in denied.stderr
     kas("instance", "send", "login", "ask")
-    wait_status(kas, "fix login", "waiting")
+    wait_status(kas, "fix login", "waiting-for-approval")
     assert kas("instance", "approve", "login").stdout == "approved: fix login\n"
     assert retry_until(lambda: "approved" in kas("instance", "capture", "login").stdout, 10)
     wait_status(kas, "fix login", "idle")
     kas("instance", "send", "login", "ask")
-    wait_status(kas, "fix login", "waiting")
+    wait_status(kas, "fix login", "waiting-for-approval")
     assert kas("instance", "deny", "login").returncode == 0
     assert retry_until(lambda: "denied" in kas("instance", "capture", "login").stdout, 10)
 

@@ -30,6 +30,7 @@ from kasmos.workers.store import timefmt
 
 log = logging.getLogger("kasmos.session")
 
+APPROVAL = "waiting-for-approval"  # the instance status while an approval question is open
 CAPTURE_EVERY_S = 0.25
 REAP_WAIT_S = 2.0
 START_WAIT_S = 2.0
@@ -269,6 +270,7 @@ class AgentSession:
                 self.tmux.send_keys(self.pane_id, "Enter")
             self.capture_at = now + CAPTURE_EVERY_S
             return
+        status = APPROVAL if status == "waiting" else status
         if status != self.status:
             self._set_status(status)
         if status != "idle" or self.detector.settle_at() > now:
@@ -384,9 +386,9 @@ class AgentSession:
         return self.tmux.run(*args).stdout
 
     def answer(self, approve: bool) -> str:
-        if self.status != "waiting":
+        if self.status != APPROVAL:
             self._observe(time.monotonic())
-        if self.status != "waiting":
+        if self.status != APPROVAL:
             raise Conflict(
                 f"instance {self.spec.title} is not waiting for an approval (it is {self.status})",
                 hint="check `kas instance capture`",
@@ -395,6 +397,11 @@ class AgentSession:
         self.tmux.send_keys(self._live_target(), *(approve_keys if approve else deny_keys))
         self.capture_at = time.monotonic() + CAPTURE_EVERY_S
         return "approved" if approve else "denied"
+
+    def interrupt(self) -> None:
+        """What a person would press: Escape for the known TUIs, Ctrl-C for anything else."""
+        key = "C-c" if self.kind == "other" else "Escape"
+        self.tmux.send_keys(self._live_target(), key)
 
     def stop(self) -> dict[str, Any]:
         """Kill the agent's session (pause, kill, restart): its exit is expected."""

@@ -24,6 +24,7 @@ import os
 import shlex
 import shutil
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -47,6 +48,11 @@ class LaunchSpec(BaseModel):
     skip_permissions: bool = False
     model: str = ""
     extra_env: dict[str, str] = Field(default_factory=dict)
+    execution_mode: Literal["tmux", "sdk"] = "tmux"
+    resume_id: str = ""  # sdk: codex thread id / claude session id
+    transcript_max_bytes: int = 4 * 1024 * 1024
+    transcript_max_turns: int = 2000
+    handshake_timeout_s: float = Field(default=45.0, gt=0)
 
 
 @dataclass
@@ -153,6 +159,14 @@ def build(spec: LaunchSpec, resume: bool = False) -> Launch:
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in launch.env.items())
     launch.command = f"exec env {assignments} {' '.join(args)} 2>> {shlex.quote(log_path)}"
     return launch
+
+
+SDK_PROGRAMS = ("claude", "codex")
+
+
+def effective_mode(program: str, wanted: str) -> Literal["tmux", "sdk"]:
+    """sdk (``headless`` is an alias) exists for claude and codex only; anything else runs in tmux."""
+    return "sdk" if wanted in ("sdk", "headless") and program_kind(program) in SDK_PROGRAMS else "tmux"
 
 
 def default_program(path: str | None = None) -> str:

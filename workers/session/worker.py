@@ -2,8 +2,10 @@
 
 Run by the supervisor as ``python -m kasmos.workers.session.worker --endpoint E --name session.<id>
 --epoch X``; the supervisor then sends ``session.launch`` with the instance's launch spec, the mode
-(``new``, ``recover``, ``adopt``) and the restart policy. The worker's death never touches the agent:
-the agent lives in the tmux server, and the next worker re-adopts it with ``mode=recover``.
+(``new``, ``recover``, ``adopt``) and the restart policy. In tmux mode the worker's death never
+touches the agent: it lives in the tmux server, and the next worker re-adopts it with ``mode=recover``.
+In sdk mode (``spec.execution_mode``) the agent is this worker's child and dies with it; the next
+worker relaunches it with its resume id.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from kasmos.workers import shell
 from kasmos.workers.session.agent import AgentSession
 from kasmos.workers.session.launch import LaunchSpec
 from kasmos.workers.session.policy import RestartPolicy
+from kasmos.workers.session.sdk_agent import SdkSession
 
 
 @dataclass
 class SessionContext:
-    agent: AgentSession | None = None
+    agent: AgentSession | SdkSession | None = None
 
-    def live(self) -> AgentSession:
+    def live(self) -> AgentSession | SdkSession:
         if self.agent is None:
             raise Unavailable("this session worker has not launched its agent yet", hint="retry")
         return self.agent
@@ -49,7 +52,8 @@ def session_launch(ctx: SessionContext, args: LaunchArgs) -> dict[str, Any]:
         if ctx.agent.spec.instance_id != args.spec.instance_id:
             raise Conflict("this session worker already serves another instance")
         return ctx.agent.describe(note="already running")
-    agent = AgentSession(args.spec, args.policy)
+    sdk = args.spec.execution_mode == "sdk"
+    agent = SdkSession(args.spec, args.policy) if sdk else AgentSession(args.spec, args.policy)
     try:
         result = agent.launch(args.mode, args.resume)
     except Exception:
@@ -87,6 +91,12 @@ class AnswerArgs(Args):
 @OPS.op("session.answer", AnswerArgs)
 def session_answer(ctx: SessionContext, args: AnswerArgs) -> dict[str, Any]:
     return {"answer": ctx.live().answer(args.approve)}
+
+
+@OPS.op("session.interrupt", NoArgs)
+def session_interrupt(ctx: SessionContext, args: NoArgs) -> dict[str, Any]:
+    ctx.live().interrupt()
+    return {"interrupted": True}
 
 
 @OPS.op("session.stop", NoArgs)

@@ -1,6 +1,6 @@
 """Instance records: durable agent records, one per (project, title).
 
-Statuses: ``starting``, ``idle``, ``busy``, ``waiting`` (an approval), ``restarting`` (between a crash
+Statuses: ``starting``, ``idle``, ``busy``, ``waiting-for-approval``, ``restarting`` (between a crash
 and its relaunch) — all *live*, meaning a session worker watches them and the daemon re-adopts them
 after a restart — then ``exited``, ``crashed`` (gave up), ``lost`` (session gone, not relaunched),
 ``stopped``, ``paused`` (worktree removed, branch kept), ``killed``, and the outbox's
@@ -16,16 +16,17 @@ from kasmos.supervisor.errors import Conflict, InvalidArgument, NotFound
 from kasmos.workers.store import timefmt
 from kasmos.workers.store.db import Store
 
-LIVE = ("starting", "idle", "busy", "waiting", "restarting")
+LIVE = ("starting", "idle", "busy", "waiting-for-approval", "restarting", "waiting")  # waiting: before v4
 REPLACEABLE = ("killed", "exited", "crashed", "lost", "stopped")
 FIELDS = (
     "id", "title", "project", "task_file", "role", "program", "execution_mode", "worktree_path", "branch",
     "tmux_session", "tmux_socket", "repo_path", "pid", "status", "restart_count", "last_exit_code",
+    "resume_id", "model", "skip_permissions",
     "created_at", "updated_at", "started_at", "exited_at",
 )  # fmt: skip
 UPDATABLE = frozenset(
     {"status", "pid", "last_exit_code", "restart_count", "started_at", "exited_at", "worktree_path",
-     "tmux_session", "program"}
+     "tmux_session", "program", "resume_id", "execution_mode"}
 )  # fmt: skip
 _SELECT = f"SELECT {', '.join(FIELDS)} FROM instances"
 
@@ -52,6 +53,7 @@ def create(store: Store, fields: dict[str, Any]) -> dict[str, Any]:
         id=uuid.uuid4().hex, status=fields.get("status", "starting"), created_at=now, updated_at=now
     )
     record["execution_mode"] = fields.get("execution_mode") or "tmux"
+    record["skip_permissions"] = int(bool(fields.get("skip_permissions")))
     columns = ", ".join(record)
     store.execute(
         f"INSERT INTO instances ({columns}) VALUES ({', '.join('?' * len(record))})", tuple(record.values())
@@ -99,7 +101,7 @@ def delete(store: Store, instance_id: str) -> None:
 
 def live(store: Store) -> list[dict[str, Any]]:
     placeholders = ", ".join("?" * len(LIVE))
-    sql = f"{_SELECT} WHERE execution_mode = 'tmux' AND status IN ({placeholders}) ORDER BY title"
+    sql = f"{_SELECT} WHERE status IN ({placeholders}) ORDER BY title"
     return [_row(r) for r in store.execute(sql, LIVE).fetchall()]
 
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -334,6 +334,7 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
         "task": record["task_file"],
         "role": record["role"],
         "mode": record["execution_mode"],
+        "resume_id": record["resume_id"],
         "worktree": record["worktree_path"],
         "session": record["tmux_session"],
         "pid": record["pid"],
@@ -359,8 +360,11 @@ class InstanceCreateArgs(RepoArgs):
     role: str = ""
     branch: str = Field(min_length=1, max_length=255)
     worktree_path: str = ""
-    tmux_session: str = Field(min_length=1, max_length=512)
+    tmux_session: str = Field(default="", max_length=512)  # empty in sdk mode
     tmux_socket: str = ""
+    execution_mode: Literal["tmux", "sdk"] = "tmux"
+    model: str = Field(default="", max_length=200)
+    skip_permissions: bool = False
     status: str = "starting"
 
 

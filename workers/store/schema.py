@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _T = "TEXT NOT NULL DEFAULT ''"
 _I = "INTEGER NOT NULL DEFAULT 0"
@@ -136,6 +136,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("pid", _I),
         ("pid_started_at", "REAL NOT NULL DEFAULT 0"),
         ("resume_id", _T),
+        ("model", _T),
+        ("skip_permissions", _I),
         ("status", "TEXT NOT NULL DEFAULT 'created'"),
         ("restart_count", _I),
         ("last_exit_code", "INTEGER"),

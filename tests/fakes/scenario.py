@@ -1,0 +1,84 @@
+"""Scenario files for the fake sdk agents (``fake_codex.py``, ``fake_claude_sdk.py``).
+
+A scenario is JSON::
+
+    {"on_start": [steps],                      # before reading stdin (exit at once, hang, garbage)
+     "rules": [{"when": "<regex>", "steps": [steps]}, ...],   # first rule matching the prompt wins
+     "default": [steps]}
+
+String values in steps are formatted with the prompt's regex groups (``{1}``) and ``{prompt}``.
+Steps (each fake renders them in its own protocol):
+
+- ``{"say": text, "chunks": n, "repeat": r}``: assistant text (``r`` times), streamed in ``n`` deltas;
+- ``{"run": command, "approval": true, "cancel_after": s}``: a shell tool call, asking for approval
+  unless permissions are bypassed (``cancel_after``: withdraw the question after ``s`` seconds);
+  an approved command really runs in the working directory;
+- ``{"stall": s}``: work for up to ``s`` seconds or until interrupted;
+- ``{"sleep": s}``, ``{"raw": line}`` (a raw stdout line), ``{"stderr": line}``;
+- ``{"retry_error": message}``: a retryable error notice; ``{"fail": message}``: the turn fails;
+- ``{"exit": code}``: the process exits; ``{"hang": true}``: it stops answering for good.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT = Path(__file__).with_name("scenarios") / "default.json"
+
+
+def load(argv: list[str]) -> dict[str, Any]:
+    path = DEFAULT
+    if "--scenario" in argv:
+        path = Path(argv[argv.index("--scenario") + 1])
+    elif os.environ.get("FAKE_AGENT_SCENARIO"):
+        path = Path(os.environ["FAKE_AGENT_SCENARIO"])
+    return json.loads(path.read_text())
+
+
+def _fill(value: Any, groups: tuple[str, ...], prompt: str) -> Any:
+    if isinstance(value, str):
+        return value.format("", *groups, prompt=prompt)
+    if isinstance(value, dict):
+        return {k: _fill(v, groups, prompt) for k, v in value.items()}
+    return value
+
+
+def steps_for(scenario: dict[str, Any], prompt: str) -> list[dict[str, Any]]:
+    for rule in scenario.get("rules", []):
+        match = re.search(rule["when"], prompt)
+        if match:
+            return [_fill(step, match.groups(""), prompt) for step in rule["steps"]]
+    return [_fill(step, (), prompt) for step in scenario.get("default", [])]
+
+
+def text_of(step: dict[str, Any]) -> str:
+    return str(step["say"]) * int(step.get("repeat", 1))
+
+
+def chunks(text: str, count: Any) -> list[str]:
+    n = max(1, int(count or 1))
+    size = max(1, -(-len(text) // n))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def hang() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def state_dir(name: str) -> Path:
+    """Where a fake keeps its threads/sessions so a resume finds them (under the test's HOME)."""
+    path = Path(os.environ.get("HOME", "/tmp")) / f".{name}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
