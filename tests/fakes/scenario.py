@@ -6,7 +6,7 @@ A scenario is JSON::
      "rules": [{"when": "<regex>", "steps": [steps]}, ...],   # first rule matching the prompt wins
      "default": [steps]}
 
-String values in steps are formatted with the prompt's regex groups (``{1}``) and ``{prompt}``.
+String values in steps (except ``raw``) are formatted with the regex groups (``{1}``) and ``{prompt}``.
 Steps (each fake renders them in its own protocol):
 
 - ``{"say": text, "chunks": n, "repeat": r}``: assistant text (``r`` times), streamed in ``n`` deltas;
@@ -45,7 +45,7 @@ def _fill(value: Any, groups: tuple[str, ...], prompt: str) -> Any:
     if isinstance(value, str):
         return value.format("", *groups, prompt=prompt)
     if isinstance(value, dict):
-        return {k: _fill(v, groups, prompt) for k, v in value.items()}
+        return {k: v if k == "raw" else _fill(v, groups, prompt) for k, v in value.items()}
     return value
 
 
