@@ -228,6 +228,7 @@ class Cli:
         }
         if subtype == "success":
             result["result"] = text
+        scenario.stamp()
         write(result)
 
     def message(self, content: list[dict[str, Any]]) -> dict[str, Any]:

@@ -250,6 +250,7 @@ class Server:
         threads.setdefault(self.thread_id, {"turns": 0})["turns"] += 1
         self.store.write_text(json.dumps(threads))
         notify("thread/status/changed", {"threadId": self.thread_id, "status": {"type": "idle"}})
+        scenario.stamp()
         notify(
             "turn/completed",
             {

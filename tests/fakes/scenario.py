@@ -82,3 +82,11 @@ def state_dir(name: str) -> Path:
     path = Path(os.environ.get("HOME", "/tmp")) / f".{name}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def stamp() -> None:
+    """Benchmarks: append the wall clock (ns) of a turn's end to ``$FAKE_AGENT_STAMPS``."""
+    path = os.environ.get("FAKE_AGENT_STAMPS")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(f"{time.time_ns()}\n")
