@@ -5,9 +5,10 @@ field, an extra ``emittedAtMs`` on notifications, -32600 for "Not initialized" /
 initialized" / unknown methods / unknown threads / "no active turn to interrupt", ``turn/started``
 sent *before* the ``turn/start`` response, server-request ids counting from 0 (a separate id space),
 ``thread/status/changed`` with ``waitingOnApproval``, ``serverRequest/resolved`` after every answer,
-``error`` with ``willRetry``, interrupt → ``turn/completed{status: interrupted}``, unparseable lines
-logged to stderr and dropped, and stdin EOF → exit 0 (even mid-turn). Threads persist under
-``$HOME/.fake-codex`` so ``thread/resume`` finds them. Only ``app-server`` is implemented.
+``error`` with ``willRetry``, an escalation refused outright under ``approvalPolicy: never``,
+interrupt → ``turn/completed{status: interrupted}``, unparseable lines logged to stderr and dropped,
+and stdin EOF → exit 0 (even mid-turn). Threads persist under ``$HOME/.fake-codex`` so
+``thread/resume`` finds them. Only ``app-server`` is implemented.
 """
 
 from __future__ import annotations
@@ -325,7 +326,9 @@ class Server:
             "aggregatedOutput": None,
         }
         accepted = True
-        if step.get("approval") and self.policy != "never":
+        if step.get("approval") and self.policy == "never":
+            return  # as the real one: an escalation under approvalPolicy "never" is refused, no item
+        if step.get("approval"):
             accepted = self.ask(item, shown, base, float(step.get("cancel_after") or 0))
         notify("item/started", {**base, "item": exec_item})
         if not accepted:

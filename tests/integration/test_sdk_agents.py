@@ -119,7 +119,7 @@ def test_turns_streamed_text_approvals_interrupt(kas, daemon, repo: Path, sdk_pr
 def test_skip_permissions_answers_approvals_itself(kas, daemon, sdk_program: str) -> None:
     start(kas, "trusted", sdk_program, "--skip-permissions")
     record = wait_status(kas, "trusted", "idle")
-    kas("instance", "send", "trusted", "run: touch auto.txt")
+    kas("instance", "send", "trusted", "exec: touch auto.txt")
     assert shows(kas, "trusted", "ran it")
     assert (Path(record["worktree"]) / "auto.txt").exists()
     assert "? approval needed" not in capture(kas, "trusted")
