@@ -197,3 +197,21 @@ def test_other_programs_run_in_tmux_even_when_sdk_is_asked(
     out = start(kas, "plain", str(other))
     assert "(session kas_plain," in out
     assert instance(kas, "plain")["mode"] == "tmux"
+
+
+def test_role_profiles_choose_program_mode_and_permissions(kas, daemon, repo: Path, fake_codex: str) -> None:
+    (repo / ".kasmos").mkdir(exist_ok=True)
+    (repo / ".kasmos" / "config.toml").write_text(
+        f'[agents.coder]\nprogram = "{fake_codex}"\nexecution_mode = "headless"\n'
+        'permission_default = "bypass"\n'
+    )
+    assert kas("instance", "start", "by role", "--role", "coder").returncode == 0
+    record = wait_status(kas, "by role", "idle")
+    assert record["mode"] == "sdk" and record["program"] == fake_codex and record["role"] == "coder"
+    kas("instance", "send", "by role", "exec: touch role.txt")  # bypass: no approval asked
+    assert shows(kas, "by role", "ran it")
+    unknown = kas("instance", "start", "nobody", "--role", "ghost")
+    assert unknown.returncode == 2 and "no [agents.ghost] profile" in unknown.stderr
+    assert "coder" in unknown.stderr and unknown.stderr.count("\n") == 1
+    bad_mode = kas("instance", "start", "odd", "--mode", "screen")
+    assert bad_mode.returncode == 2 and "unknown execution mode" in bad_mode.stderr

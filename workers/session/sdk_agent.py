@@ -13,7 +13,6 @@ noticed through a pidfd; stdout lines go to the transport, whose notes become th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import shlex
@@ -23,14 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from kasmos.supervisor.errors import KasError, NotFound, Unavailable, Unsupported
 from kasmos.supervisor.protocol import Event
 from kasmos.workers.git import repo as gitrepo
 from kasmos.workers.session import launch, policy
 from kasmos.workers.session.claude import ClaudeTransport
 from kasmos.workers.session.codex import CodexTransport
+from kasmos.workers.session.sdk_process import STOP_WAIT_S, die_with_parent, end_orphans
 from kasmos.workers.session.transcript import Transcript
 from kasmos.workers.session.transport import LineReader, Note, Transport, decode, encode
 from kasmos.workers.store import timefmt
@@ -38,52 +36,14 @@ from kasmos.workers.store import timefmt
 log = logging.getLogger("kasmos.session")
 
 READ_BUDGET = 1024 * 1024  # bytes of stdout handled per wakeup (then the loop comes back)
-STOP_WAIT_S = 2.0
 EVENT_TEXT_MAX = 4000
-PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
 INTERACTIVE = "interactive operation requires tmux execution"
-
-
-def _die_with_parent(parent: int) -> Any:
-    def setup() -> None:  # runs in the child between fork and exec
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return setup
 
 
 def transport_for(spec: launch.LaunchSpec, resume_id: str) -> Transport:
     kind = launch.program_kind(spec.program)
     cls = CodexTransport if kind == "codex" else ClaudeTransport
     return cls(spec.worktree, spec.skip_permissions, spec.model, resume_id)
-
-
-def end_orphans(spec: launch.LaunchSpec) -> list[int]:
-    """End leftover agents of this instance (a dead worker's children that survived it), found by
-    their environment — ``KASMOS_MANAGED=1`` with this project and instance id — never by name."""
-    ended: list[psutil.Process] = []
-    for proc in psutil.process_iter(["pid"]):
-        if proc.pid == os.getpid():
-            continue
-        try:
-            env = proc.environ()
-        except (psutil.Error, OSError):
-            continue
-        if (
-            env.get("KASMOS_MANAGED") == "1"
-            and env.get("KASMOS_INSTANCE_ID") == spec.instance_id
-            and env.get("KASMOS_PROJECT") == spec.project
-        ):
-            with contextlib.suppress(psutil.Error):
-                proc.terminate()
-                ended.append(proc)
-    _, alive = psutil.wait_procs(ended, timeout=STOP_WAIT_S)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    return [p.pid for p in ended]
 
 
 class SdkSession:
@@ -191,7 +151,7 @@ class SdkSession:
                     stdout=subprocess.PIPE,
                     stderr=stderr,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(os.getpid()),
+                    preexec_fn=die_with_parent(os.getpid()),
                 )
             except (FileNotFoundError, PermissionError) as exc:
                 raise NotFound(
