@@ -130,6 +130,7 @@ def codex_raw(fake: str, prompt: str) -> tuple[float, list[dict]]:
         for line in proc.stdout:
             body = json.loads(line)
             if body.get("method") == "turn/completed":
+                body["read_ns"] = time.time_ns()  # before the process is ended below
                 return time.monotonic() - t0, [body]
         raise SystemExit("the fake ended without turn/completed")
     finally:
@@ -198,7 +199,7 @@ def latency(b: Bench, name: str, fake: str, turns: int) -> None:
     for i in range(turns):
         if name == "codex":
             _, got = codex_raw(fake, f"turn {i}")
-            floor.append((time.time_ns() - got[-1]["emittedAtNs"]) / 1e6)
+            floor.append((got[-1]["read_ns"] - got[-1]["emittedAtNs"]) / 1e6)
         else:
             floor.append(claude_raw(fake, f"turn {i}"))
     print(
