@@ -25,6 +25,7 @@ from kasmos.supervisor.errors import Conflict, KasError, NotFound, Unavailable
 from kasmos.supervisor.protocol import Event
 from kasmos.workers.git import repo as gitrepo
 from kasmos.workers.session import detect, launch, policy
+from kasmos.workers.session.reporting import Reporting
 from kasmos.workers.session.tmux import ControlClient, Tmux, TmuxError
 from kasmos.workers.store import timefmt
 
@@ -54,7 +55,7 @@ def zombie_status(pid: int) -> tuple[int | None, int | None] | None:
     return os.WEXITSTATUS(status), None
 
 
-class AgentSession:
+class AgentSession(Reporting):
     def __init__(self, spec: launch.LaunchSpec, restart: policy.RestartPolicy, tmux: Tmux | None = None):
         self.spec = spec
         self.restart = restart
@@ -73,31 +74,8 @@ class AgentSession:
         self.stopping = False
         self.events: list[Event] = []
 
-    # -- events ------------------------------------------------------------------------------------
-
-    def emit(self, kind: str, record: dict[str, Any] | None = None, **data: Any) -> None:
-        body = {"title": self.spec.title, "session": self.spec.session, **data}
-        if record:
-            body["record"] = {"id": self.spec.instance_id, **record}
-        self.events.append(
-            Event(
-                ts=timefmt.now(),
-                kind=kind,
-                project=self.spec.project,
-                task=self.spec.task or None,
-                instance=self.spec.title,
-                data=body,
-            )
-        )
-
-    def take_events(self) -> list[Event]:
-        events, self.events = self.events, []
-        return events
-
-    def _set_status(self, status: str, **record: Any) -> None:
-        previous, self.status = self.status, status
-        if status != previous or record:
-            self.emit("agent.status", {"status": status, **record}, status=status, previous=previous)
+    def event_tags(self) -> dict[str, Any]:
+        return {"session": self.spec.session}
 
     # -- launch, adopt, recover --------------------------------------------------------------------
 

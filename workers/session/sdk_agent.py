@@ -28,6 +28,7 @@ from kasmos.workers.git import repo as gitrepo
 from kasmos.workers.session import launch, policy
 from kasmos.workers.session.claude import ClaudeTransport
 from kasmos.workers.session.codex import CodexTransport
+from kasmos.workers.session.reporting import Reporting
 from kasmos.workers.session.sdk_process import STOP_WAIT_S, die_with_parent, end_orphans
 from kasmos.workers.session.transcript import Transcript
 from kasmos.workers.session.transport import LineReader, Note, Transport, decode, encode
@@ -46,7 +47,7 @@ def transport_for(spec: launch.LaunchSpec, resume_id: str) -> Transport:
     return cls(spec.worktree, spec.skip_permissions, spec.model, resume_id)
 
 
-class SdkSession:
+class SdkSession(Reporting):
     def __init__(self, spec: launch.LaunchSpec, restart: policy.RestartPolicy) -> None:
         self.spec = spec
         self.restart = restart
@@ -73,31 +74,8 @@ class SdkSession:
         self.events: list[Event] = []
         self.pane_pid = 0
 
-    # -- events (as AgentSession) ------------------------------------------------------------------
-
-    def emit(self, kind: str, record: dict[str, Any] | None = None, **data: Any) -> None:
-        body = {"title": self.spec.title, "mode": "sdk", **data}
-        if record:
-            body["record"] = {"id": self.spec.instance_id, **record}
-        self.events.append(
-            Event(
-                ts=_now(),
-                kind=kind,
-                project=self.spec.project,
-                task=self.spec.task or None,
-                instance=self.spec.title,
-                data=body,
-            )
-        )
-
-    def take_events(self) -> list[Event]:
-        events, self.events = self.events, []
-        return events
-
-    def _set_status(self, status: str, **record: Any) -> None:
-        previous, self.status = self.status, status
-        if status != previous or record:
-            self.emit("agent.status", {"status": status, **record}, status=status, previous=previous)
+    def event_tags(self) -> dict[str, Any]:
+        return {"mode": "sdk"}
 
     # -- launch ------------------------------------------------------------------------------------
 
@@ -170,7 +148,7 @@ class SdkSession:
         self._set_status(
             "starting",
             pid=self.proc.pid,
-            started_at=_now(),
+            started_at=timefmt.now(),
             exited_at="",
             execution_mode="sdk",
             resume_id=self.resume_id,
@@ -295,14 +273,14 @@ class SdkSession:
         self.pane_pid = 0
         self.handshake_at = float("inf")
         if self.stopping:
-            self._set_status("stopped", pid=0, exited_at=_now(), last_exit_code=code)
+            self._set_status("stopped", pid=0, exited_at=timefmt.now(), last_exit_code=code)
             return
         files = self._save_diagnostics()
         decision = policy.decide(self.restart, code, self.restarts, time.monotonic())
         kind = "agent.crashed" if policy.crashed(code) else "agent.exited"
         self.emit(
             kind,
-            {"last_exit_code": code, "exited_at": _now(), "pid": 0},
+            {"last_exit_code": code, "exited_at": timefmt.now(), "pid": 0},
             exit_code=code,
             signal=signum,
             relaunch=decision.relaunch,
@@ -351,7 +329,7 @@ class SdkSession:
             self._set_status("crashed", pid=0)
             self.emit("agent.gave_up", reason=f"relaunch failed: {exc.message}", restarts=len(self.restarts))
             return
-        self._set_status("starting", restart_count=len(self.restarts), started_at=_now())
+        self._set_status("starting", restart_count=len(self.restarts), started_at=timefmt.now())
         self.emit(
             "agent.relaunched",
             {"pid": self.pane_pid},
@@ -410,7 +388,7 @@ class SdkSession:
         self.stopping = True
         self.relaunch_at = float("inf")
         self._terminate()
-        self._set_status("stopped", pid=0, exited_at=_now())
+        self._set_status("stopped", pid=0, exited_at=timefmt.now())
         return self.describe(note="stopped")
 
     def _terminate(self) -> None:
@@ -458,7 +436,3 @@ def _exit_note(code: int | None, signum: int | None, decision: policy.Decision) 
     how = f"signal {signum}" if signum is not None else f"status {code}"
     then = f"; relaunching in {decision.delay_s:g}s" if decision.relaunch else f"; {decision.reason}"
     return Note("error", f"the agent exited ({how}){then}")
-
-
-def _now() -> str:
-    return timefmt.now()
