@@ -239,7 +239,7 @@ def status(as_json: AsJson = False) -> None:
 def attach(title: Title) -> None:
     """Attach this terminal to the agent's tmux session (switch-client inside tmux)."""
     from kasmos.supervisor.errors import Conflict
-    from kasmos.supervisor.instance_flows import require_tmux
+    from kasmos.workers.session.launch import require_tmux
     from kasmos.workers.session.tmux import socket_args
 
     record = context.repo_call("instance.get", context.repo(), title=title)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from kasmos.supervisor.errors import Conflict, InvalidArgument, Unavailable, Unsupported
+from kasmos.supervisor.errors import Conflict, InvalidArgument, Unavailable
 from kasmos.supervisor.flows import Call, Flow, Launch
 from kasmos.supervisor.ops import Args, OpTable
 from kasmos.workers.git import naming
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from kasmos.supervisor.instances import Instances
 
 FLOWS: OpTable[Instances] = OpTable("instances")
-INTERACTIVE = "interactive operation requires tmux execution"
 
 
 # -- flows -------------------------------------------------------------------------------------------
@@ -226,14 +225,6 @@ def interrupt(ctx: Instances, a: TitleArgs) -> Flow:
     record = yield Call("instance.get", {"repo": a.repo, "title": a.title})
     yield Call("session.interrupt", {}, slot=ctx.slot_of(record))
     return {"title": record["title"], "interrupted": True}
-
-
-def require_tmux(record: dict[str, Any]) -> None:
-    if record["execution_mode"] != "tmux":
-        raise Unsupported(
-            f"instance {record['title']} runs in sdk mode: {INTERACTIVE}",
-            hint="use `kas instance capture`, `send`, `approve`/`deny` or `interrupt`",
-        )
 
 
 class AdoptArgs(RepoArgs):

@@ -10,7 +10,7 @@ from tests.contract.conftest import Agent
 
 def test_a_turn_streams_text_and_two_turns_share_a_process(drive, agent: Agent) -> None:
     d = drive()
-    pid = d.session.pane_pid
+    pid = d.session.pid
     d.session.send("say hi", enter=True)
     done = d.wait_for("agent.turn_done")
     assert done["status"] == "completed" and done["is_error"] is False
@@ -20,7 +20,7 @@ def test_a_turn_streams_text_and_two_turns_share_a_process(drive, agent: Agent) 
     assert d.session.status == "idle" and d.session.resume_id
     d.session.send("again", enter=True)
     assert d.wait_for("agent.turn_done", 2)["status"] == "completed"
-    assert d.session.pane_pid == pid
+    assert d.session.pid == pid
     text = d.text()
     assert "› say hi" in text and "You said: again" in text and text.count("■ turn completed") == 2
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -50,7 +49,7 @@ class Cli:
         self.stdio_permissions = option(args, "--permission-prompt-tool") == "stdio"
         self.mode = option(args, "--permission-mode") or "default"
         self.model = option(args, "--model") or "claude-fake-1"
-        self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.inbox = scenario.Inbox("Error parsing stdin line as JSON", lambda: 1 if self.last_error else 0)
         self.answers: dict[str, dict[str, Any]] = {}
         self.in_turn = False
         self.queued: list[dict[str, Any]] = []
@@ -63,39 +62,8 @@ class Cli:
             sys.exit(1)
         self.session_id = resume or str(uuid.uuid4())
 
-    def reader(self) -> None:
-        for raw in sys.stdin:
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                message = json.loads(line)
-                if not isinstance(message, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                scenario.stderr(f"Error parsing stdin line as JSON: {line[:80]}")
-                continue
-            self.inbox.put(message)
-        self.inbox.put(None)
-
-    def next_message(self, timeout: float | None = None) -> dict[str, Any] | None:
-        message = self.inbox.get(timeout=timeout)
-        if message is None:
-            sys.stdout.flush()
-            os._exit(1 if self.last_error else 0)
-        return message
-
     def pump(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                message = self.next_message(left)
-            except queue.Empty:
-                return
-            self.handle(message)
+        self.inbox.during(timeout, self.handle)
 
     def base(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "uuid": str(uuid.uuid4())}
@@ -402,11 +370,11 @@ class Cli:
         return False, str(body.get("message") or "Permission denied"), tool_input
 
     def serve(self) -> None:
-        threading.Thread(target=self.reader, daemon=True).start()
+        self.inbox.start()
         for step in self.script.get("on_start", []):
             self.step(step)
         while True:
-            message = self.next_message()
+            message = self.inbox.get()
             with contextlib.suppress(Interrupted):  # an interrupt that raced the turn's end
                 self.handle(message)
             while self.queued:

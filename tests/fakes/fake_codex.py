@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -52,7 +51,7 @@ class Interrupted(Exception):
 class Server:
     def __init__(self, script: dict[str, Any]) -> None:
         self.script = script
-        self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.inbox = scenario.Inbox("ERROR codex_app_server: Failed to deserialize JSONRPCMessage", lambda: 0)
         self.initialized = False
         self.thread_id = ""
         self.cwd = os.getcwd()
@@ -65,39 +64,9 @@ class Server:
 
     # -- input -------------------------------------------------------------------------------------
 
-    def reader(self) -> None:
-        for raw in sys.stdin:
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                message = json.loads(line)
-                if not isinstance(message, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                scenario.stderr(f"ERROR codex_app_server: Failed to deserialize JSONRPCMessage: {line[:80]}")
-                continue
-            self.inbox.put(message)
-        self.inbox.put(None)
-
-    def next_message(self, timeout: float | None = None) -> dict[str, Any] | None:
-        message = self.inbox.get(timeout=timeout)
-        if message is None:
-            os._exit(0)  # stdin closed: exit 0 at once, even mid-turn
-        return message
-
     def pump(self, timeout: float) -> None:
         """Handle what arrives during a turn (interrupt, steer, answers) for up to ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                message = self.next_message(left)
-            except queue.Empty:
-                return
-            self.handle(message, in_turn=True)
+        self.inbox.during(timeout, lambda message: self.handle(message, in_turn=True))
 
     # -- dispatch ----------------------------------------------------------------------------------
 
@@ -389,11 +358,11 @@ class Server:
         return decision in ("accept", "acceptForSession") or isinstance(decision, dict)
 
     def serve(self) -> None:
-        threading.Thread(target=self.reader, daemon=True).start()
+        self.inbox.start()
         for step in self.script.get("on_start", []):
             self.step(step, {})
         while True:
-            message = self.next_message()
+            message = self.inbox.get()
             with contextlib.suppress(Interrupted):  # an interrupt that raced the turn's end
                 self.handle(message)
 

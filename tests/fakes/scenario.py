@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,48 @@ def stamp() -> None:
     if path:
         with open(path, "a") as handle:
             handle.write(f"{time.time_ns()}\n")
+
+
+class Inbox:
+    """stdin, read on a thread: JSON objects are queued, anything else is reported on stderr with
+    ``complaint``; at EOF the process exits at once (even mid-turn) with ``exit_code()``."""
+
+    def __init__(self, complaint: str, exit_code: Callable[[], int]) -> None:
+        self.complaint = complaint
+        self.exit_code = exit_code
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def start(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for raw in sys.stdin:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                message = json.loads(line)
+                if not isinstance(message, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                stderr(f"{self.complaint}: {line[:80]}")
+                continue
+            self.queue.put(message)
+        self.queue.put(None)
+
+    def get(self, timeout: float | None = None) -> dict[str, Any]:
+        message = self.queue.get(timeout=timeout)
+        if message is None:
+            sys.stdout.flush()
+            os._exit(self.exit_code())
+        return message
+
+    def during(self, seconds: float, handle: Callable[[dict[str, Any]], None]) -> None:
+        """Handle what arrives for up to ``seconds`` (interrupts, answers while a turn runs)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = self.get(left)
+            except queue.Empty:
+                return
+            handle(message)

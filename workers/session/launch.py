@@ -24,9 +24,11 @@ import os
 import shlex
 import shutil
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from kasmos.supervisor.errors import Unsupported
 
 LONG_PROMPT_BYTES = 8192
 KNOWN = ("claude", "codex", "opencode", "gemini", "amp")
@@ -162,11 +164,21 @@ def build(spec: LaunchSpec, resume: bool = False) -> Launch:
 
 
 SDK_PROGRAMS = ("claude", "codex")
+INTERACTIVE = "interactive operation requires tmux execution"
 
 
 def effective_mode(program: str, wanted: str) -> Literal["tmux", "sdk"]:
     """sdk (``headless`` is an alias) exists for claude and codex only; anything else runs in tmux."""
     return "sdk" if wanted in ("sdk", "headless") and program_kind(program) in SDK_PROGRAMS else "tmux"
+
+
+def require_tmux(record: dict[str, Any]) -> None:
+    """Attach (and anything else that needs a terminal) exists for tmux-mode instances only."""
+    if record["execution_mode"] != "tmux":
+        raise Unsupported(
+            f"instance {record['title']} runs in sdk mode: {INTERACTIVE}",
+            hint="use `kas instance capture`, `send`, `approve`/`deny` or `interrupt`",
+        )
 
 
 def default_program(path: str | None = None) -> str:

@@ -38,7 +38,6 @@ log = logging.getLogger("kasmos.session")
 
 READ_BUDGET = 1024 * 1024  # bytes of stdout handled per wakeup (then the loop comes back)
 EVENT_TEXT_MAX = 4000
-INTERACTIVE = "interactive operation requires tmux execution"
 
 
 def transport_for(spec: launch.LaunchSpec, resume_id: str) -> Transport:
@@ -72,7 +71,7 @@ class SdkSession(Reporting):
         self.handshake_at = float("inf")
         self.stopping = False
         self.events: list[Event] = []
-        self.pane_pid = 0
+        self.pid = 0
 
     def event_tags(self) -> dict[str, Any]:
         return {"mode": "sdk"}
@@ -81,7 +80,7 @@ class SdkSession(Reporting):
 
     def launch(self, mode: str, resume: bool = False) -> dict[str, Any]:
         if mode == "adopt":
-            raise Unsupported(f"sdk agents cannot be adopted: {INTERACTIVE}")
+            raise Unsupported(f"sdk agents cannot be adopted: {launch.INTERACTIVE}")
         if mode == "recover":
             ended = end_orphans(self.spec)
             if not os.path.isdir(self.spec.worktree):
@@ -141,7 +140,7 @@ class SdkSession(Reporting):
         os.set_blocking(self.stdout, False)
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.pidfd = os.pidfd_open(self.proc.pid)
-        self.pane_pid = self.proc.pid
+        self.pid = self.proc.pid
         self.reader = LineReader()
         self.pending.clear()
         self.handshake_at = time.monotonic() + self.spec.handshake_timeout_s
@@ -207,28 +206,28 @@ class SdkSession(Reporting):
         for message in out:
             self.pending += encode(message)
         self._flush()
-        text: list[str] = []
+        text: list[str] = []  # the deltas of this batch, published as one agent.text event
+
+        def flush_text() -> None:
+            if text:
+                self.emit("agent.text", text="".join(text)[:EVENT_TEXT_MAX])
+                text.clear()
+
         for note in notes:
             self.transcript.add(note)
             if note.kind == "text":
                 text.append(note.text)
                 continue
-            if text:
-                self.emit("agent.text", text="".join(text)[:EVENT_TEXT_MAX])
-                text = []
+            flush_text()
             record: dict[str, Any] = {}
-            if (
-                note.kind == "session"
-                and note.data.get("resume_id")
-                and note.data["resume_id"] != self.resume_id
-            ):
-                self.resume_id = note.data["resume_id"]
-                record = {"resume_id": self.resume_id}
+            resume_id = note.data.get("resume_id") if note.kind == "session" else None
+            if resume_id and resume_id != self.resume_id:
+                self.resume_id = resume_id
+                record = {"resume_id": resume_id}
             self.emit(f"agent.{note.kind}", record or None, text=note.text[:EVENT_TEXT_MAX], **note.data)
             if note.kind == "fatal":
                 self._kill()
-        if text:
-            self.emit("agent.text", text="".join(text)[:EVENT_TEXT_MAX])
+        flush_text()
         if self.transport.ready:
             self.handshake_at = float("inf")
         settled = self.status in ("restarting", "crashed", "exited", "stopped", "lost")
@@ -270,7 +269,7 @@ class SdkSession(Reporting):
         self._close_pidfd()
         self._close_stdout()
         code, signum = (status, None) if status >= 0 else (None, -status)
-        self.pane_pid = 0
+        self.pid = 0
         self.handshake_at = float("inf")
         if self.stopping:
             self._set_status("stopped", pid=0, exited_at=timefmt.now(), last_exit_code=code)
@@ -332,9 +331,9 @@ class SdkSession(Reporting):
         self._set_status("starting", restart_count=len(self.restarts), started_at=timefmt.now())
         self.emit(
             "agent.relaunched",
-            {"pid": self.pane_pid},
+            {"pid": self.pid},
             restarts=len(self.restarts),
-            pid=self.pane_pid,
+            pid=self.pid,
             resume_id=self.resume_id,
         )
 
@@ -346,7 +345,7 @@ class SdkSession(Reporting):
             "title": self.spec.title,
             "session": "",
             "status": self.status,
-            "pid": self.pane_pid,
+            "pid": self.pid,
             "restarts": len(self.restarts),
             "program": self.spec.program,
             "mode": "sdk",
@@ -408,7 +407,7 @@ class SdkSession(Reporting):
                     continue
         self._close_pidfd()
         self._close_stdout()
-        self.pane_pid = 0
+        self.pid = 0
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
